@@ -1,0 +1,1 @@
+"""MaskScope engine: models, data and training. Never imports Qt."""
