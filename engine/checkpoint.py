@@ -52,5 +52,3 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not isinstance(meta, dict) or "architecture" not in meta or "class_names" not in meta:
         raise WeightsError(f"{meta_path} lacks 'architecture' or 'class_names'.")
     return tensors, meta
-
-

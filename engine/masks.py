@@ -46,9 +46,7 @@ class CroppedMask:
         if len(ys) == 0:
             return CroppedMask(self.x0, self.y0, np.zeros((0, 0), bool), self.image_size)
         y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        return CroppedMask(
-            self.x0 + int(x1), self.y0 + int(y1), self.bits[y1:y2, x1:x2].copy(), self.image_size
-        )
+        return CroppedMask(self.x0 + int(x1), self.y0 + int(y1), self.bits[y1:y2, x1:x2].copy(), self.image_size)
 
     def bbox_xywh(self) -> list[float]:
         """Tight box of the set pixels in COCO [x, y, w, h] form (zeros when empty)."""
