@@ -1,17 +1,76 @@
-"""Start the Qt application and show the main window."""
+"""Start the Qt application and show the main window.
+
+``python main.py`` opens a bundled sample image with the demo model and runs it once;
+``python main.py IMAGE|FOLDER ...`` opens those instead.
+"""
 
 from __future__ import annotations
 
 import sys
+import traceback
+from pathlib import Path
+
+from app.model_catalog import DEMO_KEY, RESOURCES
+
+SAMPLES = RESOURCES / "samples"
+
+
+def sample_images() -> list[Path]:
+    return sorted(p for p in SAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+def create_application(argv: list[str] | None = None):
+    """The QApplication, created once with MaskScope's names and high-DPI policy."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        # Fractional scale factors (125 %, 150 %) render at their true size instead of rounding.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(sys.argv[:1])
+    app.setOrganizationName("MaskScope")
+    app.setApplicationName("MaskScope")
+    app.setApplicationDisplayName("MaskScope")
+    from app.icons import app_icon
+
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def _install_excepthook(window) -> None:
+    """An unexpected error in a slot shows a dialog instead of vanishing into the terminal."""
+    from app import dialogs
+
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        previous(exc_type, exc, tb)
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        dialogs.show_error(
+            window,
+            "Unexpected error",
+            f"{exc_type.__name__}: {exc}\n\nMaskScope keeps running; please report this with the details.",
+            details,
+        )
+
+    sys.excepthook = hook
 
 
 def run_app(argv: list[str]) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    app = create_application(argv)
+    from app.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = QMainWindow()
-    window.setWindowTitle("MaskScope")
-    window.setCentralWidget(QLabel("MaskScope"))
-    window.resize(1200, 800)
+    window = MainWindow()
+    _install_excepthook(window)
     window.show()
+    window.models.choose(DEMO_KEY)
+    if argv:
+        window.open_paths(argv)
+    else:
+        samples = sample_images()
+        if samples:
+            window.open_image(str(samples[0]))
+            window.request_auto_run(str(samples[0]))  # the demo segments something at once
     return app.exec()

@@ -1,0 +1,51 @@
+"""Toolbar icons drawn as SVG in resources/icons; ``currentColor`` follows the palette's text colour
+so the same icons read well in light and dark themes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QRectF, Qt
+from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtSvg import QSvgRenderer
+
+ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
+_SIZES = (16, 20, 24, 32, 48, 64)
+
+
+def _render(svg: bytes, size: int, dpr: float) -> QPixmap:
+    renderer = QSvgRenderer(QByteArray(svg))
+    pm = QPixmap(int(size * dpr), int(size * dpr))
+    pm.setDevicePixelRatio(dpr)
+    pm.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pm)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    renderer.render(painter, QRectF(0, 0, size, size))
+    painter.end()
+    return pm
+
+
+@lru_cache(maxsize=128)
+def _icon(name: str, color: str, dpr: float) -> QIcon:
+    path = ICON_DIR / f"{name}.svg"
+    if not path.is_file():
+        return QIcon()
+    svg = path.read_text(encoding="utf-8").replace("currentColor", color).encode("utf-8")
+    icon = QIcon()
+    for size in _SIZES:
+        icon.addPixmap(_render(svg, size, dpr))
+    return icon
+
+
+def icon(name: str) -> QIcon:
+    """The icon ``resources/icons/NAME.svg`` in the current palette's text colour."""
+    app = QGuiApplication.instance()
+    palette = QGuiApplication.palette() if app is not None else QPalette()
+    color = palette.color(QPalette.ColorRole.WindowText)
+    dpr = QGuiApplication.primaryScreen().devicePixelRatio() if app is not None else 1.0
+    return _icon(name, color.name(), float(dpr))
+
+
+def app_icon() -> QIcon:
+    return _icon("maskscope", "#000000", 1.0)

@@ -1,0 +1,199 @@
+"""Model loading and inference in one background thread; results come back as Qt signals.
+
+The segmenter lives in that thread only. Jobs run in submission order, so "load model, then run"
+needs no extra synchronisation. Work that would otherwise land on the GUI thread when a result
+arrives (mask outlines) is done here too, so showing a result costs the GUI almost nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.jobs import JobThread
+from app.model_catalog import LoadRequest, ModelChoice, build_segmenter
+from app.overlay import prediction_contours
+
+
+def default_torch_threads() -> int:
+    """Leave one core to the GUI thread so the event loop never starves while a model runs."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass
+class PredictionResult:
+    """What a finished prediction hands to the GUI."""
+
+    path: str
+    prediction: object  # engine.segmenter.Prediction
+    contours: list  # per instance, list of (K, 2) float32 outline arrays
+    seconds_total: float  # request to result, including image decoding and outlines
+    job_id: int
+
+
+class InferenceWorker(QObject):
+    """Owns the segmenter and runs model loads and predictions in a background thread."""
+
+    modelLoaded = Signal(object, object)  # ModelChoice, Segmenter
+    modelFailed = Signal(object, str)  # ModelChoice, message
+    predictionReady = Signal(object)  # PredictionResult
+    predictionFailed = Signal(str, str)  # path, message
+    progress = Signal(int, int, str)  # done, total, path being processed
+    folderFinished = Signal(int, int, bool)  # done, total, cancelled
+    busyChanged = Signal(bool)
+    torchReady = Signal(bool)  # torch imported in the worker; True when CUDA is available
+
+    def __init__(self, parent: QObject | None = None, torch_threads: int | None = None) -> None:
+        super().__init__(parent)
+        self._thread = JobThread("maskscope-inference")
+        self._segmenter = None
+        self._cancel_tokens: set[threading.Event] = set()
+        self._torch_threads = torch_threads or default_torch_threads()
+        self._job_counter = 0
+        self._lock = threading.Lock()
+        self._thread.submit(self._configure_torch)
+
+    # --- GUI-thread API ----------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._thread.busy
+
+    def load_model(self, request: LoadRequest) -> None:
+        self._submit(lambda: self._load(request))
+
+    def predict(self, path: str, image: np.ndarray | None = None) -> int:
+        """Queue one prediction; ``image`` (RGB) saves decoding the file again. Returns the job id."""
+        job_id = self._next_id()
+        self._submit(lambda: self._predict_one(path, image, job_id))
+        return job_id
+
+    def predict_folder(self, paths: list[str]) -> int:
+        """Queue predictions for ``paths`` as one cancellable job with progress. Returns the job id."""
+        job_id = self._next_id()
+        token = threading.Event()
+        with self._lock:
+            self._cancel_tokens.add(token)
+        self._submit(lambda: self._predict_many(list(paths), job_id, token))
+        return job_id
+
+    def cancel(self) -> None:
+        """Stop folder runs after the image in progress."""
+        with self._lock:
+            for token in self._cancel_tokens:
+                token.set()
+
+    def set_segmenter(self, choice: ModelChoice, segmenter: object) -> None:
+        """Use an already built segmenter (tests, or a model a training run just produced)."""
+
+        def install() -> None:
+            self._segmenter = segmenter
+            self._emit(self.modelLoaded, choice, segmenter)
+
+        self._submit(install)
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._thread.stop(timeout=2.0)
+
+    # --- worker thread -------------------------------------------------------------------------
+    def _next_id(self) -> int:
+        with self._lock:
+            self._job_counter += 1
+            return self._job_counter
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        def wrapped() -> None:
+            self._emit(self.busyChanged, True)
+            try:
+                job()
+            finally:
+                self._emit(self.busyChanged, self._thread_has_more())
+
+        self._thread.submit(wrapped)
+
+    def _thread_has_more(self) -> bool:
+        # Called from inside a job: queued jobs beyond this one mean the worker stays busy.
+        return self._thread.pending() > 0
+
+    def _configure_torch(self) -> None:
+        import torch
+
+        torch.set_num_threads(self._torch_threads)
+        self._emit(self.torchReady, bool(torch.cuda.is_available()))
+
+    @staticmethod
+    def _emit(signal, *args) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # receiver gone: the window is closing
+            pass
+
+    def _load(self, request: LoadRequest) -> None:
+        from engine.errors import MaskScopeError
+
+        try:
+            segmenter = build_segmenter(request)
+        except MaskScopeError as exc:
+            self._emit(self.modelFailed, request.choice, str(exc))
+            return
+        except Exception as exc:  # torch/torchvision errors on a malformed file still become a dialog
+            self._emit(self.modelFailed, request.choice, f"{type(exc).__name__}: {exc}")
+            return
+        self._segmenter = segmenter
+        self._emit(self.modelLoaded, request.choice, segmenter)
+
+    def _run(self, path: str, image: np.ndarray | None, job_id: int) -> PredictionResult:
+        start = time.perf_counter()
+        if self._segmenter is None:
+            from engine.errors import WeightsError
+
+            raise WeightsError("No model is loaded. Choose one in the Model menu first.")
+        if image is None:
+            from engine.imageio import load_image
+
+            image = load_image(path).rgb
+        prediction = self._segmenter.predict(image)
+        contours = prediction_contours([inst.mask for inst in prediction.instances])
+        return PredictionResult(path, prediction, contours, time.perf_counter() - start, job_id)
+
+    def _predict_one(self, path: str, image: np.ndarray | None, job_id: int) -> None:
+        from engine.errors import MaskScopeError
+
+        try:
+            result = self._run(path, image, job_id)
+        except MaskScopeError as exc:
+            self._emit(self.predictionFailed, path, str(exc))
+            return
+        except Exception as exc:
+            self._emit(self.predictionFailed, path, f"Inference failed on {path}: {type(exc).__name__}: {exc}")
+            return
+        self._emit(self.predictionReady, result)
+
+    def _predict_many(self, paths: list[str], job_id: int, cancel: threading.Event) -> None:
+        from engine.errors import MaskScopeError
+
+        total = len(paths)
+        done = 0
+        for path in paths:
+            if cancel.is_set():
+                break
+            self._emit(self.progress, done, total, path)
+            try:
+                self._emit(self.predictionReady, self._run(path, None, job_id))
+            except MaskScopeError as exc:
+                self._emit(self.predictionFailed, path, str(exc))
+                if self._segmenter is None:
+                    break  # nothing will work without a model
+            except Exception as exc:
+                self._emit(self.predictionFailed, path, f"Inference failed on {path}: {type(exc).__name__}: {exc}")
+            done += 1
+        self._emit(self.progress, done, total, "")
+        with self._lock:
+            self._cancel_tokens.discard(cancel)
+        self._emit(self.folderFinished, done, total, done < total)

@@ -1,0 +1,1 @@
+"""Fine-tuning: data (COCO sets, split, augmentation), the trainer, evaluation (COCOeval), DDP."""

@@ -1,0 +1,290 @@
+"""Training data: a COCO instances set (JSON + image folder) as a torch Dataset, its seeded
+train/validation split by image, and the augmentations (horizontal flip, scale jitter) that move
+image, masks and boxes together.
+
+Targets follow ``Segmenter.losses``: ``boxes`` float (N, 4) x1y1x2y2 pixels, ``labels`` int64
+0-based into the set's classes, ``masks`` uint8 (N, H, W), ``iscrowd`` int64 (N,).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+
+from engine.errors import DataError
+
+MIN_BOX_SIDE = 1.0  # pixels; thinner annotations carry no trainable box
+
+
+class Cancelled(Exception):
+    """Raised inside the data loop when the cancel event is set."""
+
+
+@dataclass
+class ImageRecord:
+    """One image of a set and its annotations (COCO dicts, ``label`` added: 0-based class index)."""
+
+    image_id: int
+    path: Path
+    height: int
+    width: int
+    annotations: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class CocoSource:
+    """A COCO instances set: the class list (in category id order) and the images."""
+
+    json_path: Path
+    image_dir: Path
+    classes: list[str]
+    category_ids: list[int]  # COCO category id of each class index
+    records: list[ImageRecord]
+    coco: dict  # the parsed JSON, for evaluation against the ground truth
+
+    def subset(self, image_ids: Sequence[int]) -> list[ImageRecord]:
+        wanted = set(int(i) for i in image_ids)
+        return [r for r in self.records if r.image_id in wanted]
+
+
+def _fail(path: Path, cause: str) -> DataError:
+    return DataError(f"{path}: {cause}")
+
+
+def load_coco_source(json_path: str | Path, image_dir: str | Path | None = None) -> CocoSource:
+    """Read and check a COCO instances JSON; images are looked up in ``image_dir``
+    (default: the JSON's folder, then its ``images/`` subfolder).
+
+    Raises ``DataError`` naming the file for a missing/invalid JSON, no categories, no annotated
+    image, or image files that are not there.
+    """
+    json_path = Path(json_path)
+    if not json_path.is_file():
+        raise _fail(json_path, "annotation file not found")
+    try:
+        coco = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _fail(json_path, f"not valid JSON ({exc})") from exc
+    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
+        raise _fail(json_path, "not a COCO instances file (no 'images' list)")
+    cats = coco.get("categories") or []
+    if not cats:
+        raise _fail(json_path, "has no categories; a training set needs at least one class")
+    try:
+        cats = sorted(cats, key=lambda c: int(c["id"]))
+        cat_ids = [int(c["id"]) for c in cats]
+        classes = [str(c["name"]) for c in cats]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(json_path, f"malformed category entry ({exc})") from exc
+    if len(set(cat_ids)) != len(cat_ids):
+        raise _fail(json_path, "duplicate category ids")
+    label_of = {cid: k for k, cid in enumerate(cat_ids)}
+
+    if image_dir is None:
+        image_dir = json_path.parent / "images" if (json_path.parent / "images").is_dir() else json_path.parent
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise _fail(image_dir, "image folder not found")
+
+    records: dict[int, ImageRecord] = {}
+    for img in coco["images"]:
+        try:
+            iid, name = int(img["id"]), str(img["file_name"])
+            h, w = int(img.get("height", 0)), int(img.get("width", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _fail(json_path, f"malformed image entry {img!r:.80} ({exc})") from exc
+        records[iid] = ImageRecord(iid, image_dir / name, h, w)
+    for ann in coco.get("annotations") or []:
+        try:
+            rec = records.get(int(ann["image_id"]))
+            label = label_of.get(int(ann["category_id"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _fail(json_path, f"malformed annotation {ann!r:.80} ({exc})") from exc
+        if rec is None or label is None or "segmentation" not in ann:
+            continue  # dangling or mask-less annotation: nothing to learn from
+        rec.annotations.append({**ann, "label": label})
+
+    annotated = [r for r in records.values() if r.annotations]
+    if not annotated:
+        raise _fail(json_path, "has no annotated images with masks; nothing to train on")
+    missing = [r.path for r in records.values() if not r.path.is_file()]
+    if missing:
+        raise _fail(
+            image_dir, f"{len(missing)} image file(s) listed in {json_path.name} are missing, e.g. {missing[0].name}"
+        )
+    return CocoSource(json_path, image_dir, classes, cat_ids, list(records.values()), coco)
+
+
+def split_by_image(image_ids: Sequence[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded split of image ids into (train, val). At least one image stays in train; with
+    ``val_fraction`` > 0 and two or more images, at least one goes to val."""
+    ids = sorted(int(i) for i in image_ids)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = round(len(ids) * val_fraction)
+    if val_fraction > 0 and len(ids) >= 2:
+        n_val = max(n_val, 1)
+    n_val = min(n_val, len(ids) - 1)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    val = sorted(ids[i] for i in order[:n_val])
+    train = sorted(ids[i] for i in order[n_val:])
+    return train, val
+
+
+# --- reading one sample ---------------------------------------------------------------------
+def read_rgb(path: Path) -> np.ndarray:
+    """RGB uint8 image through the app's loader (EXIF, palette, 16-bit... handled there)."""
+    from engine.imageio import load_image
+
+    return load_image(path).rgb
+
+
+def decode_segmentation(seg, height: int, width: int) -> np.ndarray:
+    """Polygons, uncompressed or compressed RLE -> bool (H, W)."""
+    if isinstance(seg, list):  # polygons
+        polys = [p for p in seg if len(p) >= 6]
+        if not polys:
+            return np.zeros((height, width), bool)
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):
+        rle = mask_utils.frPyObjects(seg, height, width)
+    elif isinstance(seg, dict):
+        counts = seg["counts"]
+        rle = {"size": seg["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    else:
+        raise ValueError(f"unknown segmentation format {type(seg).__name__}")
+    mask = mask_utils.decode(rle).astype(bool)
+    if mask.shape != (height, width):
+        raise ValueError(f"mask size {mask.shape} differs from image size {(height, width)}")
+    return mask
+
+
+def load_sample(rec: ImageRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(image RGB uint8, masks bool (N,H,W), labels int64, iscrowd int64) of one record."""
+    image = read_rgb(rec.path)
+    h, w = image.shape[:2]
+    masks, labels, crowd = [], [], []
+    for ann in rec.annotations:
+        try:
+            m = decode_segmentation(ann["segmentation"], h, w)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{rec.path.name}: annotation {ann.get('id')} has a bad segmentation ({exc})") from exc
+        if not m.any():
+            continue
+        masks.append(m)
+        labels.append(ann["label"])
+        crowd.append(int(ann.get("iscrowd", 0)))
+    mask_arr = np.stack(masks) if masks else np.zeros((0, h, w), bool)
+    return image, mask_arr, np.asarray(labels, np.int64), np.asarray(crowd, np.int64)
+
+
+# --- augmentation ---------------------------------------------------------------------------
+@dataclass
+class AugmentConfig:
+    hflip: float = 0.5  # probability of a horizontal flip
+    scale: tuple[float, float] = (0.75, 1.25)  # content zoom range; the canvas keeps its size
+
+
+def hflip(image: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return image[:, ::-1].copy(), masks[:, :, ::-1].copy()
+
+
+def scale_jitter(
+    image: np.ndarray, masks: np.ndarray, factor: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zoom the content by ``factor`` keeping the image size: crop a random window when zooming in,
+    pad (with the mean colour) at a random offset when zooming out. The model's own resize to its
+    input size would undo a plain resize, so the zoom is what changes object scale."""
+    h, w = image.shape[:2]
+    nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
+    img = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    ms = (
+        np.stack([cv2.resize(m.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST) for m in masks])
+        if len(masks)
+        else np.zeros((0, nh, nw), np.uint8)
+    )
+    out_img = np.empty_like(image)
+    out_img[:] = image.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    out_masks = np.zeros((len(masks), h, w), bool)
+    # Source window in the resized image and destination window in the output canvas.
+    sy = int(rng.integers(0, nh - h + 1)) if nh > h else 0
+    sx = int(rng.integers(0, nw - w + 1)) if nw > w else 0
+    dy = int(rng.integers(0, h - nh + 1)) if nh < h else 0
+    dx = int(rng.integers(0, w - nw + 1)) if nw < w else 0
+    ch, cw = min(h, nh), min(w, nw)
+    out_img[dy : dy + ch, dx : dx + cw] = img[sy : sy + ch, sx : sx + cw]
+    out_masks[:, dy : dy + ch, dx : dx + cw] = ms[:, sy : sy + ch, sx : sx + cw].astype(bool)
+    return out_img, out_masks
+
+
+def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
+    """Tight x1y1x2y2 float32 boxes (x2, y2 one past the last set pixel)."""
+    from engine.synthetic import masks_to_boxes as _boxes
+
+    return _boxes(masks)
+
+
+def to_target(masks: np.ndarray, labels: np.ndarray, crowd: np.ndarray) -> dict[str, torch.Tensor]:
+    """Build a losses() target, dropping instances whose box is thinner than ``MIN_BOX_SIDE``."""
+    boxes = masks_to_boxes(masks)
+    keep = ((boxes[:, 2] - boxes[:, 0]) >= MIN_BOX_SIDE) & ((boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_SIDE)
+    return {
+        "boxes": torch.from_numpy(boxes[keep]).reshape(-1, 4),
+        "labels": torch.from_numpy(labels[keep]),
+        "masks": torch.from_numpy(masks[keep].astype(np.uint8)),
+        "iscrowd": torch.from_numpy(crowd[keep]),
+    }
+
+
+class InstanceDataset(torch.utils.data.Dataset):
+    """Records -> (image float (3,H,W) in 0..1, target dict). Augmentation is drawn from
+    (seed, epoch, index), so a run is reproducible whatever the worker count."""
+
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        self.cancel = cancel
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+        rec = self.records[index]
+        image, masks, labels, crowd = load_sample(rec)
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            if rng.random() < self.augment.hflip:
+                image, masks = hflip(image, masks)
+            lo, hi = self.augment.scale
+            if hi > lo or lo != 1.0:
+                zoomed, zmasks = scale_jitter(image, masks, float(rng.uniform(lo, hi)), rng)
+                if zmasks.any(axis=(1, 2)).all():  # keep the zoom only when no instance is cut away
+                    image, masks = zoomed, zmasks
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+        return tensor, to_target(masks, labels, crowd)
+
+
+def collate(batch: list) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)

@@ -1,0 +1,171 @@
+"""From Detect's output to boxes and masks in original image pixels (yolact-spec.md section 10).
+
+``postprocess_reference`` is the official full-image path, quirks included (in-place box edit,
+four references to one empty tensor). ``instance_masks`` gives the same masks bit for bit but
+only computes each one inside the region where it can be non-zero, so memory grows with object
+area instead of image area times detections.
+
+Why the compact path is exact: bilinear upsampling computes every output pixel as
+``h0 * (w0 * x00 + w1 * x01) + h1 * (w0 * x10 + w1 * x11)`` with weights that depend only on the
+output index and the two sizes. Resizing one axis to its own size gives weights (1, 0), an exact
+copy. So a width-only pass (rows unchanged) followed by a height-only pass (columns unchanged)
+performs the very same float operations as the one-pass resize, and each pass can be restricted
+to the rows / columns that are not all zero. Tests compare both paths on random tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.masks import CroppedMask
+from engine.yolact.boxes import crop, sanitize_coordinates
+
+
+def filter_by_score(det: dict[str, torch.Tensor] | None, score_threshold: float) -> dict[str, torch.Tensor] | None:
+    """Keep ``score > score_threshold`` (strict) when the threshold is > 0; None when nothing is left."""
+    if det is None:
+        return None
+    if score_threshold > 0:
+        keep = det["score"] > score_threshold
+        det = {k: (v if k == "proto" else v[keep]) for k, v in det.items()}
+        if det["score"].size(0) == 0:
+            return None
+    return det
+
+
+def postprocess_reference(
+    det_output: list[dict[str, torch.Tensor] | None],
+    w: int,
+    h: int,
+    batch_idx: int = 0,
+    interpolation_mode: str = "bilinear",
+    crop_masks: bool = True,
+    score_threshold: float = 0,
+) -> list[torch.Tensor] | tuple[torch.Tensor, ...]:
+    """The official postprocess: (classes, scores, boxes int64 [N,4], masks float 0/1 [N,h,w]).
+
+    Modifies ``det['box']`` in place and returns ``[torch.Tensor()] * 4`` when empty, like the
+    original (quirk 11). Allocates N full-image masks: for checks, not for the app.
+    """
+    dets = det_output[batch_idx]
+    if dets is None:
+        return [torch.Tensor()] * 4
+    if score_threshold > 0:
+        keep = dets["score"] > score_threshold
+        for k in dets:
+            if k != "proto":
+                dets[k] = dets[k][keep]
+        if dets["score"].size(0) == 0:
+            return [torch.Tensor()] * 4
+    classes, boxes, scores, masks = dets["class"], dets["box"], dets["score"], dets["mask"]
+    masks = torch.sigmoid(dets["proto"] @ masks.t())
+    if crop_masks:
+        masks = crop(masks, boxes)
+    masks = masks.permute(2, 0, 1).contiguous()
+    masks = F.interpolate(masks.unsqueeze(0), (h, w), mode=interpolation_mode, align_corners=False).squeeze(0)
+    masks.gt_(0.5)
+    boxes[:, 0], boxes[:, 2] = sanitize_coordinates(boxes[:, 0], boxes[:, 2], w)
+    boxes[:, 1], boxes[:, 3] = sanitize_coordinates(boxes[:, 1], boxes[:, 3], h)
+    boxes = boxes.long()
+    return classes, scores, boxes, masks
+
+
+def absolute_boxes(boxes: torch.Tensor, w: int, h: int) -> torch.Tensor:
+    """Relative x1y1x2y2 -> int64 pixels: scale, min/max swap, clamp to [0, size], truncate (quirk 9).
+
+    Same values as the official in-place edit, on a copy.
+    """
+    boxes = boxes.clone()
+    boxes[:, 0], boxes[:, 2] = sanitize_coordinates(boxes[:, 0], boxes[:, 2], w)
+    boxes[:, 1], boxes[:, 3] = sanitize_coordinates(boxes[:, 1], boxes[:, 3], h)
+    return boxes.long()
+
+
+@dataclass
+class AssembledMasks:
+    """The mask stages at prototype resolution, [N, Hp, Wp] each (official order: sigmoid, then crop)."""
+
+    logits: torch.Tensor  # proto @ coefficients
+    sigmoid: torch.Tensor  # sigmoid(logits), before the crop
+    cropped: torch.Tensor  # sigmoid then crop to the box + 1 px: what gets upsampled
+    crop_rows: np.ndarray  # [N, 2] kept row range [r0, r1) at proto resolution
+    crop_cols: np.ndarray  # [N, 2] kept column range [c0, c1)
+
+
+def crop_ranges(boxes: torch.Tensor, hp: int, wp: int, padding: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Integer row / column ranges [start, end) that ``boxes.crop`` keeps, per box ([N, 2] each).
+
+    Uses the same float comparisons as ``crop`` so the two always agree.
+    """
+
+    def ranges(lo: torch.Tensor, hi: torch.Tensor, size: int) -> np.ndarray:
+        idx = torch.arange(size, device=lo.device, dtype=lo.dtype)
+        keep = ((idx[None, :] >= lo[:, None]) & (idx[None, :] < hi[:, None])).cpu().numpy()
+        start = np.where(keep.any(1), keep.argmax(1), 0)
+        count = keep.sum(1)  # the kept set is an interval
+        return np.stack([start, start + count], axis=1).astype(np.int64)
+
+    x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], wp, padding)
+    y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], hp, padding)
+    return ranges(y1, y2, hp), ranges(x1, x2, wp)
+
+
+def assemble_masks(proto: torch.Tensor, coeffs: torch.Tensor, boxes: torch.Tensor) -> AssembledMasks:
+    """proto [Hp, Wp, k] @ coeffs [N, k] -> the three stages, exactly as the official postprocess."""
+    logits = proto @ coeffs.t()
+    sig = torch.sigmoid(logits)
+    cropped = crop(sig, boxes)
+    rows, cols = crop_ranges(boxes, proto.shape[0], proto.shape[1])
+    return AssembledMasks(
+        logits=logits.permute(2, 0, 1),
+        sigmoid=sig.permute(2, 0, 1),
+        cropped=cropped.permute(2, 0, 1).contiguous(),
+        crop_rows=rows,
+        crop_cols=cols,
+    )
+
+
+def upsample_mask(
+    cropped: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], image_size: tuple[int, int]
+) -> CroppedMask:
+    """One cropped proto-resolution mask [Hp, Wp] -> its thresholded mask in image pixels, compact.
+
+    Equal to ``F.interpolate(cropped, image_size, bilinear) > 0.5`` of the full image, computed
+    only where it can be non-zero (see the module docstring). ``rows`` / ``cols`` bound the non-zero
+    pixels of ``cropped``.
+    """
+    h, w = image_size
+    hp = cropped.shape[0]
+    r0, r1 = int(rows[0]), int(rows[1])
+    empty = CroppedMask(0, 0, np.zeros((0, 0), dtype=bool), (h, w))
+    if r1 <= r0 or cols[1] <= cols[0]:
+        return empty
+    # Width pass over the band of rows that can be non-zero (height unchanged: exact copy).
+    band = cropped[r0:r1][None, None]
+    wide = F.interpolate(band, size=(r1 - r0, w), mode="bilinear", align_corners=False)[0, 0]
+    nz = torch.nonzero(wide.ne(0).any(0)).flatten()
+    if nz.numel() == 0:
+        return empty
+    xa, xb = int(nz[0]), int(nz[-1]) + 1
+    # Height pass over the non-zero columns (width unchanged: exact copy).
+    tall_in = wide.new_zeros((hp, xb - xa))
+    tall_in[r0:r1] = wide[:, xa:xb]
+    tall = F.interpolate(tall_in[None, None], size=(h, xb - xa), mode="bilinear", align_corners=False)[0, 0]
+    bits = tall.gt(0.5)
+    nzr = torch.nonzero(bits.any(1)).flatten()
+    if nzr.numel() == 0:
+        return empty
+    ya, yb = int(nzr[0]), int(nzr[-1]) + 1
+    return CroppedMask(xa, ya, bits[ya:yb].cpu().numpy(), (h, w)).tight()
+
+
+def instance_masks(assembled: AssembledMasks, image_size: tuple[int, int]) -> list[CroppedMask]:
+    """Compact image-resolution masks of every detection (same bits as the official path)."""
+    return [
+        upsample_mask(assembled.cropped[i], assembled.crop_rows[i], assembled.crop_cols[i], image_size)
+        for i in range(assembled.cropped.shape[0])
+    ]

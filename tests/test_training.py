@@ -1,0 +1,348 @@
+"""Fine-tuning engine: data loading and augmentation, schedule, trainer (checkpoints, resume, cancel,
+non-finite steps, freezing), class-head re-initialisation, and the train CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engine.errors import DataError
+from engine.masks import CroppedMask
+from engine.segmenter import Instance, Prediction, Segmenter
+from engine.synthetic import write_coco_dataset
+from engine.training.callbacks import JsonlLogger, TrainEvent
+from engine.training.data import (
+    AugmentConfig,
+    InstanceDataset,
+    load_coco_source,
+    scale_jitter,
+    split_by_image,
+)
+from engine.training.schedule import LRSchedule, build_optimizer
+from engine.training.setup import freeze_backbone, load_matching
+from engine.training.state import load_train_state, save_train_state
+from engine.training.trainer import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- a tiny segmenter: per-pixel classes, instances = connected components -------------------------
+class TinyNet(nn.Module):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(3, 8, 3, padding=1),
+                bn1=nn.BatchNorm2d(8),
+                relu=nn.ReLU(),
+                layer1=nn.Conv2d(8, 8, 3, padding=1),
+                relu1=nn.ReLU(),
+            )
+        )
+        self.head = nn.Conv2d(8, num_classes + 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+class TinySegmenter(Segmenter):
+    """Semantic segmentation net behind the Segmenter interface (fast enough for unit tests)."""
+
+    architecture = "tiny"
+    backbone_stages = (("backbone.conv1.", "backbone.bn1."), ("backbone.layer1.",))
+    class_head_prefixes = ("head.",)
+
+    def __init__(self, class_names, device="cpu", score_thresh=0.5):
+        super().__init__(TinyNet(len(class_names)), "tiny", class_names, device, score_thresh)
+        self.loss_scale = 1.0  # tests set NaN to provoke a non-finite loss
+
+    def losses(self, images, targets):
+        h = max(i.shape[1] for i in images)
+        w = max(i.shape[2] for i in images)
+        x = torch.zeros(len(images), 3, h, w, device=self.device)
+        sem = torch.zeros(len(images), h, w, dtype=torch.long, device=self.device)
+        for b, (img, t) in enumerate(zip(images, targets, strict=True)):
+            x[b, :, : img.shape[1], : img.shape[2]] = img
+            for m, lab in zip(t["masks"], t["labels"], strict=True):
+                sem[b, : m.shape[0], : m.shape[1]][m.bool()] = int(lab) + 1
+        logits = self.model(x)
+        ce = nn.functional.cross_entropy(logits, sem)
+        return {"loss_seg": ce * self.loss_scale, "loss_l2": 1e-4 * logits.pow(2).mean()}
+
+    def _predict(self, image, trace):
+        x = torch.from_numpy(image).permute(2, 0, 1).float().div(255).unsqueeze(0).to(self.device)
+        probs = self.model(x).softmax(1)[0].cpu().numpy()
+        cls = probs.argmax(0)
+        instances = []
+        for c in range(1, probs.shape[0]):
+            n, comp = cv2.connectedComponents((cls == c).astype(np.uint8))
+            for k in range(1, n):
+                m = comp == k
+                if m.sum() < 4:
+                    continue
+                score = float(probs[c][m].mean())
+                if score < self.score_thresh:
+                    continue
+                cm = CroppedMask.from_full(m)
+                x0, y0, bw, bh = cm.bbox_xywh()
+                box = np.array([x0, y0, x0 + bw, y0 + bh], np.float32)
+                instances.append(Instance(c - 1, score, box, cm))
+        instances.sort(key=lambda i: -i.score)
+        return Prediction(image.shape[:2], instances, self.class_names)
+
+
+@pytest.fixture(scope="module")
+def shapes_set(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shapes")
+    return write_coco_dataset(out, 10, 64, ("circle", "square"), seed=3)
+
+
+# --- data ----------------------------------------------------------------------------------------
+def test_split_is_seeded_disjoint_and_complete():
+    ids = list(range(1, 21))
+    tr, va = split_by_image(ids, 0.25, seed=7)
+    assert sorted(tr + va) == ids and not set(tr) & set(va) and len(va) == 5
+    assert split_by_image(ids, 0.25, seed=7) == (tr, va)
+    assert split_by_image(ids, 0.25, seed=8) != (tr, va)
+    assert split_by_image([4, 9], 0.1, seed=0)[1] != []  # at least one validation image
+    assert split_by_image([4], 0.5, seed=0) == ([4], [])  # ...but never the only one
+
+
+def test_dataset_targets_match_annotations(shapes_set):
+    src = load_coco_source(shapes_set)
+    assert src.classes == ["circle", "square"] and len(src.records) == 10
+    ds = InstanceDataset(src.records)
+    img, t = ds[0]
+    assert img.dtype == torch.float32 and img.shape == (3, 64, 64) and 0 <= img.min() and img.max() <= 1
+    n = len(src.records[0].annotations)
+    assert t["masks"].shape == (n, 64, 64) and t["masks"].dtype == torch.uint8
+    for m, box, ann in zip(t["masks"], t["boxes"], src.records[0].annotations, strict=True):
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        assert box.tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+        assert int(m.sum()) == ann["area"]
+    assert t["labels"].tolist() == [a["category_id"] - 1 for a in src.records[0].annotations]
+
+
+def test_flip_and_zoom_move_image_masks_and_boxes_together(shapes_set):
+    src = load_coco_source(shapes_set)
+    plain = InstanceDataset(src.records)
+    flipped = InstanceDataset(src.records, AugmentConfig(hflip=1.0, scale=(1.0, 1.0)))
+    (a, ta), (b, tb) = plain[1], flipped[1]
+    assert torch.equal(b, a.flip(-1)) and torch.equal(tb["masks"], ta["masks"].flip(-1))
+    x1, y1, x2, y2 = ta["boxes"].unbind(1)
+    assert torch.equal(tb["boxes"], torch.stack([64 - x2, y1, 64 - x1, y2], 1))
+    # zoom out by 0.5: content halves, canvas stays 64x64, masks still line up with boxes
+    rng = np.random.default_rng(0)
+    img = (a.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    zi, zm = scale_jitter(img, ta["masks"].numpy().astype(bool), 0.5, rng)
+    assert zi.shape == img.shape and zm.shape == (len(zm), 64, 64)
+    assert np.allclose(zm.sum((1, 2)), ta["masks"].numpy().sum((1, 2)) / 4, rtol=0.35)
+    aug = InstanceDataset(src.records, AugmentConfig(0.5, (0.6, 1.4)), seed=1)
+    aug.set_epoch(2)
+    x, t = aug[3]
+    assert torch.equal(x, aug[3][0])  # same (seed, epoch, index), same sample
+    for m, box in zip(t["masks"], t["boxes"], strict=True):
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        assert box.tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+
+
+def test_bad_data_gives_clear_errors(tmp_path, shapes_set):
+    with pytest.raises(DataError, match="not found"):
+        load_coco_source(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(DataError, match="bad.json.*not valid JSON"):
+        load_coco_source(bad)
+    coco = json.loads(shapes_set.read_text())
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({**coco, "annotations": []}))
+    with pytest.raises(DataError, match="no annotated images"):
+        load_coco_source(empty, shapes_set.parent / "images")
+    nocat = tmp_path / "nocat.json"
+    nocat.write_text(json.dumps({**coco, "categories": []}))
+    with pytest.raises(DataError, match="no categories"):
+        load_coco_source(nocat, shapes_set.parent / "images")
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({**coco, "images": coco["images"] + [{"id": 999, "file_name": "gone.png"}]}))
+    with pytest.raises(DataError, match="1 image file.*gone.png"):
+        load_coco_source(missing, shapes_set.parent / "images")
+
+
+# --- schedule and optimizer state ----------------------------------------------------------------
+def test_schedule_warmup_step_and_cosine():
+    s = LRSchedule(0.1, 100, "step", warmup_iters=10, warmup_factor=0.01, milestones=(0.5, 0.8), gamma=0.1)
+    assert s.lr(0) == pytest.approx(0.001) and s.lr(5) == pytest.approx(0.1 * (0.01 * 0.5 + 0.5))
+    assert s.lr(10) == pytest.approx(0.1) and s.lr(49) == pytest.approx(0.1)
+    assert s.lr(50) == pytest.approx(0.01) and s.lr(80) == pytest.approx(0.001)
+    c = LRSchedule(0.1, 110, "cosine", warmup_iters=10)
+    assert c.lr(10) == pytest.approx(0.1) and c.lr(60) == pytest.approx(0.05) and c.lr(110) == pytest.approx(0)
+    lrs = [c.lr(i) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+    with pytest.raises(ValueError):
+        LRSchedule(0.1, 10, "linear")
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adamw"])
+def test_optimizer_state_round_trips_without_pickle(tmp_path, kind):
+    torch.manual_seed(0)
+    net = nn.Linear(4, 3)
+    opt = build_optimizer(net.parameters(), kind, lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        net(torch.randn(5, 4)).pow(2).sum().backward()
+        opt.step()
+    save_train_state(tmp_path / "ck.safetensors", opt, None, {"epoch": 3, "iteration": 7})
+    opt2 = build_optimizer(net.parameters(), kind, lr=0.5)
+    pos = load_train_state(tmp_path / "ck.safetensors", opt2, None)
+    assert pos == {"epoch": 3, "iteration": 7}
+    a, b = opt.state_dict(), opt2.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for k in a["state"]:
+        for key, v in a["state"][k].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(b["state"][k][key]))
+
+
+# --- trainer -------------------------------------------------------------------------------------
+def _tiny(classes=("circle", "square")):
+    torch.manual_seed(0)
+    return TinySegmenter(list(classes))
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=2, lr=0.05, warmup_iters=2, val_fraction=0.2, seed=1, eval_every=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_trainer_learns_checkpoints_and_reports(tmp_path, shapes_set):
+    src = load_coco_source(shapes_set)
+    seg = _tiny()
+    events: list[TrainEvent] = []
+    res = Trainer(
+        seg, src, _cfg(epochs=3), tmp_path / "run", [events.append, JsonlLogger(tmp_path / "log.jsonl")]
+    ).fit()
+    steps = [e for e in events if e.kind == "step"]
+    assert res.iterations == 12 and len(steps) == 12 and not res.cancelled  # 8 train images / 2 x 3 epochs
+    assert set(steps[0].losses) == {"loss_seg", "loss_l2"} and steps[-1].eta_s == pytest.approx(0.0)
+    assert steps[0].lr < steps[2].lr and all(e.images_per_s > 0 for e in steps)
+    assert res.history[-1]["losses"]["loss_seg"] < res.history[0]["losses"]["loss_seg"]
+    assert [e.kind for e in events].count("eval") == 3 and "AP50" in res.metrics["mask"]
+    # every epoch leaves a checkpoint (2 kept) with optimizer state, plus the final weights
+    run = tmp_path / "run"
+    names = sorted(p.name for p in run.glob("epoch_*"))
+    assert names == [
+        f"epoch_00{k}.{s}"
+        for k in (2, 3)
+        for s in ("json", "safetensors", "train_state.json", "train_state.safetensors")
+    ]
+    assert (run / "epoch_003.train_state.safetensors").is_file() and res.checkpoint == run / "model_final.safetensors"
+    meta = json.loads((run / "model_final.json").read_text())
+    assert meta["architecture"] == "tiny" and meta["class_names"] == ["circle", "square"]
+    assert meta["epoch"] == 3 and meta["seed"] == 1 and meta["training"]["config"]["batch_size"] == 2
+    assert meta["metrics"]["mask"]["AP50"] == res.metrics["mask"]["AP50"]
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(lines) == len(events) and json.loads(lines[-1])["kind"] == "done"
+
+
+def test_resume_continues_exactly(tmp_path, shapes_set):
+    src = load_coco_source(shapes_set)
+    cfg = _cfg(epochs=2, eval_every=0, val_fraction=0.0, optimizer="adamw", lr=0.01)
+    full = _tiny()
+    Trainer(full, src, cfg, tmp_path / "full").fit()
+    cancel = threading.Event()
+
+    def stop(e: TrainEvent) -> None:
+        if e.iteration == 5:  # mid second epoch
+            cancel.set()
+
+    assert Trainer(_tiny(), src, cfg, tmp_path / "half", [stop], cancel).fit().cancelled
+    resumed = _tiny()  # fresh weights: resume must restore them, the optimizer and the position
+    res = Trainer(resumed, src, cfg, tmp_path / "resumed").fit(resume=tmp_path / "half" / "last.safetensors")
+    assert res.iterations == 10 and not res.cancelled
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+
+
+def test_cancel_stops_within_an_iteration_and_saves(tmp_path, shapes_set):
+    src = load_coco_source(shapes_set)
+    cancel = threading.Event()
+    seen = []
+
+    def stop_after_three(e: TrainEvent) -> None:
+        seen.append(e.kind)
+        if e.kind == "step" and e.iteration == 3:
+            cancel.set()
+
+    res = Trainer(_tiny(), src, _cfg(epochs=5), tmp_path / "c", [stop_after_three], cancel).fit()
+    assert res.cancelled and res.iterations == 3 and seen[-1] == "cancelled"
+    assert (tmp_path / "c" / "last.safetensors").is_file()
+    assert json.loads((tmp_path / "c" / "last.json").read_text())["training"]["cancelled"] is True
+    # set while the data loop is fetching a batch: the dataset raises and the run ends there
+    cancel2 = threading.Event()
+    tr = Trainer(_tiny(), src, _cfg(), None, (), cancel2)
+    real = tr.train_set.records[0].path
+    orig = tr.train_set.__class__.__getitem__
+
+    def get(self, i):
+        if self.records[i].path == real:
+            cancel2.set()
+        return orig(self, i)
+
+    tr.train_set.__class__ = type("Hooked", (InstanceDataset,), {"__getitem__": get})
+    res2 = tr.fit()
+    assert res2.cancelled and res2.iterations < 8
+
+
+def test_non_finite_loss_skips_the_step(tmp_path, shapes_set):
+    src = load_coco_source(shapes_set)
+    seg = _tiny()
+    before = {k: v.clone() for k, v in seg.model.state_dict().items()}
+    seg.loss_scale = float("nan")
+    kinds = []
+    res = Trainer(seg, src, _cfg(epochs=1, val_fraction=0.0), None, [lambda e: kinds.append(e.kind)]).fit()
+    assert res.skipped_steps == 5 and kinds.count("skipped") == 5 and kinds.count("step") == 0
+    for k, v in seg.model.state_dict().items():
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(v, before[k]), k
+
+
+def test_freeze_backbone_stages(tmp_path, shapes_set):
+    seg = _tiny()
+    frozen = freeze_backbone(seg, 1)
+    assert frozen == ["backbone.conv1.weight", "backbone.conv1.bias", "backbone.bn1.weight", "backbone.bn1.bias"]
+    before = {k: v.clone() for k, v in seg.model.state_dict().items()}
+    Trainer(seg, load_coco_source(shapes_set), _cfg(epochs=1, freeze=1, val_fraction=0.0)).fit()
+    after = seg.model.state_dict()
+    assert torch.equal(after["backbone.conv1.weight"], before["backbone.conv1.weight"])
+    assert not torch.equal(after["backbone.layer1.weight"], before["backbone.layer1.weight"])
+    # BatchNorm keeps its running statistics by default (eval mode during training)
+    assert torch.equal(after["backbone.bn1.running_mean"], before["backbone.bn1.running_mean"])
+    assert len(freeze_backbone(_tiny(), -1)) == 6
+
+
+def test_class_mismatch_is_refused_and_heads_reinitialised(shapes_set):
+    src = load_coco_source(shapes_set)
+    with pytest.raises(DataError, match="classes"):
+        Trainer(_tiny(("a", "b", "c")), src)
+    old = _tiny(("a", "b", "c"))
+    new = _tiny(("circle", "square"))
+    new.model.backbone.conv1.weight.data.zero_()
+    loaded, left = load_matching(new.model, old.model.state_dict(), new.class_head_prefixes)
+    assert "backbone.conv1.weight" in loaded and left == ["head.weight", "head.bias"]
+    assert torch.equal(new.model.backbone.conv1.weight, old.model.backbone.conv1.weight)
+
+
+def test_determinism_same_seed_same_weights(shapes_set):
+    src = load_coco_source(shapes_set)
+    a, b = _tiny(), _tiny()
+    Trainer(a, src, _cfg(epochs=1, val_fraction=0.0)).fit()
+    Trainer(b, src, _cfg(epochs=1, val_fraction=0.0)).fit()
+    for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
