@@ -82,6 +82,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.overlay_controls)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.instance_list)
         self._panels += [self.file_list, self.overlay_controls, self.instance_list]
+        self.resizeDocks([self.overlay_controls, self.instance_list], [130, 520], Qt.Orientation.Vertical)
+        self.resizeDocks([self.file_list, self.instance_list], [220, 330], Qt.Orientation.Horizontal)
         self._build_status_bar()
         self.actions_ = build_actions(self)
         for dock in self._panels:
@@ -349,7 +351,11 @@ class MainWindow(QMainWindow):
             return
         i = self.files.index(self._current_path)
         for j in (i + 1,):
-            if 0 <= j < len(self.files) and self.files[j] not in self.cache and not self.file_list.state(self.files[j]).error:
+            if (
+                0 <= j < len(self.files)
+                and self.files[j] not in self.cache
+                and not self.file_list.state(self.files[j]).error
+            ):
                 self.loader.request(self.files[j])
 
     # ------------------------------------------------------------------------------------------------
@@ -360,7 +366,9 @@ class MainWindow(QMainWindow):
         self._selected = -1
         if pred is None or self._display is None:
             self.canvas.overlay.clear()
-            self.instance_list.set_instances([], np.zeros(0), np.zeros(0), np.zeros((0, 3), np.uint8), np.zeros(0, bool))
+            self.instance_list.set_instances(
+                [], np.zeros(0), np.zeros(0), np.zeros((0, 3), np.uint8), np.zeros(0, bool)
+            )
         else:
             path = self._current_path
             instances = pred.instances
@@ -502,7 +510,8 @@ class MainWindow(QMainWindow):
         if not self.files:
             self.statusBar().showMessage("Open a folder first (Ctrl+Shift+O).", 5000)
             return
-        key = (self.models.requested or self.models.active).key if (self.models.requested or self.models.active) else ""
+        model = self.models.requested or self.models.active
+        key = model.key if model is not None else ""
         todo = [p for p in self.files if self._prediction_model.get(p) != key or p not in self.predictions]
         if not todo:
             self.statusBar().showMessage("Every image already has a prediction from this model.", 5000)
@@ -515,8 +524,6 @@ class MainWindow(QMainWindow):
         self.progress_bar.show()
         self.cancel_button.show()
         self.actions_.cancel.setEnabled(True)
-        for p in todo:
-            self._run_started[p] = time.perf_counter()
         self.worker.predict_folder(todo)
 
     def cancel_folder_run(self) -> None:
@@ -530,17 +537,16 @@ class MainWindow(QMainWindow):
 
     def _on_prediction_ready(self, result: PredictionResult) -> None:
         pred = result.prediction
-        key = (self.models.active.key if self.models.active else "")
+        key = self.models.active.key if self.models.active else ""
         self.set_prediction(result.path, pred, result.contours, key)
         started = self._run_started.pop(result.path, None)
         total = time.perf_counter() - started if started is not None else result.seconds_total
-        self.time_label.setText(f"Inference {pred.seconds * 1000:.0f} ms")
+        self.time_label.setText(f"{pred.seconds * 1000:.0f} ms")
         self.time_label.setToolTip(f"Model: {pred.seconds:.3f} s; request to result on screen: {total:.3f} s")
         if result.path == self._current_path and not self._folder_total:
-            n = len(pred.above(self.score_threshold))
+            n, thr = len(pred.above(self.score_threshold)), self.score_threshold
             self.statusBar().showMessage(
-                f"{len(pred.instances)} instances ({n} at score \u2265 {self.score_threshold:.2f}) in {pred.seconds:.2f} s",
-                8000,
+                f"{len(pred.instances)} instances ({n} at score \u2265 {thr:.2f}) in {pred.seconds:.2f} s", 8000
             )
         self.predictionArrived.emit(result.path)
 
@@ -610,7 +616,8 @@ class MainWindow(QMainWindow):
         self.zoom_label.setToolTip("Zoom: 100 % shows one image pixel per screen pixel")
         self.model_label = QLabel()
         self.device_label = QLabel()
-        self.time_label = QLabel("Inference \u2013")
+        self.device_label.setToolTip("Device the model runs on (Model \u25b8 Device)")
+        self.time_label = QLabel("\u2013 ms")
         self.time_label.setToolTip("Time of the last model run")
         for w in (
             self.busy_bar,
@@ -666,15 +673,15 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.overlay_controls.set_values(s.get_float("overlay/opacity", 0.5), s.get_float("overlay/threshold", 0.5))
         self.canvas.overlay.set_opacity(self.overlay_controls.opacity)
-        a = self.actions_
-        for action, key, default in (
-            (a.show_outlines, "overlay/outlines", True),
-            (a.show_boxes, "overlay/boxes", False),
-            (a.show_labels, "overlay/labels", True),
-            (a.show_scores, "overlay/scores", True),
+        a, overlay = self.actions_, self.canvas.overlay
+        for action, key, default, apply in (
+            (a.show_outlines, "overlay/outlines", True, overlay.set_show_outlines),
+            (a.show_boxes, "overlay/boxes", False, overlay.set_show_boxes),
+            (a.show_labels, "overlay/labels", True, overlay.set_show_labels),
+            (a.show_scores, "overlay/scores", True, overlay.set_show_scores),
         ):
             action.setChecked(s.get_bool(key, default))
-            action.triggered.emit(action.isChecked())
+            apply(action.isChecked())
         geometry = s.get_bytes("window/geometry")
         if geometry:
             self.restoreGeometry(QByteArray(geometry))
@@ -727,4 +734,3 @@ class MainWindow(QMainWindow):
         if self._display is not None and self._display.path == self._auto_run_pending:
             self._auto_run_pending = None
             self.run_current()
-

@@ -124,8 +124,9 @@ def weights_help(choice: ModelChoice) -> str:
     if choice.architecture == "yolact" and choice.config in YOLACT_OFFICIAL_FILES and choice.weights is None:
         fname = YOLACT_OFFICIAL_FILES[choice.config]
         return (
-            f"YOLACT needs the official checkpoint {fname} (from the YOLACT authors' release page). "
-            f"Download it on a connected machine, then use Model \u25b8 Load weights\u2026 to pick the file."
+            f"YOLACT needs the official checkpoint {fname} (from the YOLACT authors' release). "
+            "Copy it into the folder named above, or use Model \u25b8 Load weights\u2026 to pick the file "
+            "wherever it is."
         )
     if choice.architecture == "maskrcnn" and choice.weights is None:
         return (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QComboBox, QMenu, QWidget
 
@@ -121,7 +121,7 @@ class ModelController(QObject):
         self.combo.clear()
         for choice in self.choices():
             self.combo.addItem(self._display_label(choice), choice.key)
-            self.combo.setItemData(self.combo.count() - 1, _choice_tooltip(choice), 3)  # ToolTipRole
+            self.combo.setItemData(self.combo.count() - 1, _choice_tooltip(choice), Qt.ItemDataRole.ToolTipRole)
         self.combo.insertSeparator(self.combo.count())
         self.combo.addItem(LOAD_WEIGHTS_TEXT, "__load__")
         self._sync_combo()
@@ -241,7 +241,9 @@ class ModelController(QObject):
         what = self._display_label(choice) if choice is not None else "the model"
         help_text = weights_help(choice) if choice is not None else ""
         kept = f"\n\nStill using: {self._display_label(self.active)}." if self.active is not None else ""
-        dialogs.show_error(self.window, "Could not load model", f"Loading {what} failed.\n\n{message}\n\n{help_text}{kept}")
+        dialogs.show_error(
+            self.window, "Could not load model", f"Loading {what} failed.\n\n{message}\n\n{help_text}{kept}"
+        )
 
     def _on_torch_ready(self, cuda: bool) -> None:
         self.cuda_available = cuda
@@ -261,9 +263,8 @@ class ModelController(QObject):
         return f"Model: {self._display_label(self.active)}"
 
     def device_text(self) -> str:
-        if self.segmenter is not None:
-            return f"Device: {getattr(self.segmenter, 'device', '?')}"
-        return f"Device: {self.device}"
+        device = getattr(self.segmenter, "device", None) if self.segmenter is not None else None
+        return str(device).upper() if device is not None else self.device.upper()
 
     @property
     def is_placeholder(self) -> bool:

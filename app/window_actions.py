@@ -86,9 +86,7 @@ def build_actions(window: MainWindow) -> WindowActions:
     K = QKeySequence.StandardKey  # noqa: N806 - Qt naming
 
     open_image = _action(window, "&Open Image\u2026", window.ask_open_image, (K.Open,), "open-image")
-    open_folder = _action(
-        window, "Open &Folder\u2026", window.ask_open_folder, ("Ctrl+Shift+O",), "open-folder"
-    )
+    open_folder = _action(window, "Open &Folder\u2026", window.ask_open_folder, ("Ctrl+Shift+O",), "open-folder")
     quit_ = _action(window, "&Quit", window.close, (K.Quit, "Ctrl+Q"))
     quit_.setMenuRole(QAction.MenuRole.QuitRole)
     next_ = _action(window, "&Next Image", window.next_image, ("D", "PgDown"), "next")
@@ -105,7 +103,12 @@ def build_actions(window: MainWindow) -> WindowActions:
     zoom_out = _action(window, "Zoom &Out", canvas.zoom_out, (K.ZoomOut, "-"), "zoom-out")
     fit = _action(window, "&Fit to Window", canvas.fit_to_window, ("Ctrl+0", "F"), "zoom-fit")
     actual = _action(
-        window, "&Actual Pixels (100 %)", canvas.zoom_actual, ("Ctrl+1",), "zoom-100", "One image pixel per screen pixel"
+        window,
+        "&Actual Pixels (100 %)",
+        canvas.zoom_actual,
+        ("Ctrl+1",),
+        "zoom-100",
+        "One image pixel per screen pixel",
     )
     hand = _action(
         window,

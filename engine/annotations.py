@@ -290,9 +290,7 @@ class ImageAnnotations:
 
     def copy(self) -> ImageAnnotations:
         """An independent container with the same (shared, immutable) instances; no listener."""
-        return ImageAnnotations(
-            self.file_name, self.width, self.height, self._instances, self.image_id, self.extra
-        )
+        return ImageAnnotations(self.file_name, self.width, self.height, self._instances, self.image_id, self.extra)
 
     def same_content(self, other: ImageAnnotations) -> bool:
         return (

@@ -19,7 +19,8 @@ polygon point counts) before anything is used, and reports every problem with it
 ``plan_coco_import`` returns an ``ImportPlan`` that a project applies in one step.
 
 The RLE codec here works on cropped masks: encoding and decoding never build a full-image array,
-so export cost follows object area, not image area times instance count.
+so export cost follows object area, not image area times instance count. Run lengths come from
+the patch (numpy); pycocotools' C code turns them into its compressed string.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from engine.annotations import AnnotatedInstance, Category, ClassList, ImageAnnotations, ImportPlan
 from engine.errors import AnnotationError, MaskScopeError
@@ -55,48 +57,42 @@ class ExportCancelled(MaskScopeError):
 def counts_from_cropped(mask: CroppedMask) -> np.ndarray:
     """Uncompressed COCO RLE counts (int64) of the full-image mask, built from the patch only."""
     height, width = mask.image_size
-    total = height * width
-    h, w = mask.bits.shape
+    bits = mask.bits
+    h, w = bits.shape
     if h == 0 or w == 0:
-        return np.array([total], np.int64)
+        return np.array([height * width], np.int64)
     # Column-major walk over the patch, each column padded with a 0 above and below so that runs
-    # never cross columns; then map run boundaries to full-image column-major positions.
-    padded = np.zeros((w, h + 2), np.int8)
-    padded[:, 1:-1] = mask.bits.T
-    q = np.flatnonzero(np.diff(padded.reshape(-1))) + 1
-    col, row = np.divmod(q, h + 2)
-    positions = (col + mask.x0) * height + (row - 1 + mask.y0)
-    # A run ending at the image's bottom row and one starting at the top of the next column are one
-    # run in the full image: drop the zero-length gap between them.
-    gap = positions[1:-1:2] == positions[2::2]
-    if gap.any():
-        keep = np.ones(len(positions), bool)
-        idx = np.flatnonzero(gap) * 2 + 1
-        keep[idx] = False
-        keep[idx + 1] = False
-        positions = positions[keep]
-    counts = np.diff(np.concatenate(([0], positions, [total])))
-    if len(counts) > 1 and counts[-1] == 0:  # pycocotools ends on the last run that has pixels
-        counts = counts[:-1]
-    return counts
+    # never cross columns; run boundaries then map to full-image column-major positions.
+    hp = h + 2
+    padded = np.zeros((w, hp), np.int8)
+    padded[:, 1:-1] = bits.T
+    flat = padded.reshape(-1)
+    q = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    # full position = (column + x0) * H + (row - 1 + y0), with column, row = divmod(q, hp)
+    pos = q + (q // hp) * (height - hp) + (mask.x0 * height + mask.y0 - 1)
+    if mask.y0 == 0 and h == height:
+        # A run ending on the bottom row and one starting on the top row of the next column are
+        # one run in the full image: drop the zero-length gap between them.
+        gap = pos[1:-1:2] == pos[2::2]
+        if gap.any():
+            keep = np.ones(len(pos), bool)
+            idx = np.flatnonzero(gap) * 2 + 1
+            keep[idx] = False
+            keep[idx + 1] = False
+            pos = pos[keep]
+    n = len(pos)
+    counts = np.empty(n + 1, np.int64)
+    counts[0] = pos[0]
+    counts[1:n] = pos[1:] - pos[:-1]
+    counts[n] = height * width - pos[-1]
+    return counts if counts[n] else counts[:n]  # pycocotools ends on the last run with pixels
 
 
-def counts_to_string(counts: np.ndarray) -> str:
-    """pycocotools' compressed form (``rleToString``: 5 bits per char, continuation bit), vectorised."""
-    c = np.asarray(counts, dtype=np.int64)
-    x = c.copy()
-    if len(c) > 3:
-        x[3:] = c[3:] - c[1:-2]  # each count after the third is stored as a delta to two before
-    biggest = int(np.abs(x).max()) if len(x) else 0
-    levels = max(1, (biggest.bit_length() + 1 + 4) // 5)  # 5-bit groups incl. the sign bit
-    shifts = 5 * np.arange(levels, dtype=np.int64)
-    chunk = (x[:, None] >> shifts) & 0x1F
-    rest = x[:, None] >> (shifts + 5)  # arithmetic shift, as C's >> on long
-    more = np.where(chunk & 0x10, rest != -1, rest != 0)
-    n_chunks = np.argmin(more, axis=1) + 1  # the first group after which nothing is left
-    level = np.arange(levels)
-    chars = chunk + np.where(level < (n_chunks - 1)[:, None], 0x20, 0) + 48
-    return chars[level < n_chunks[:, None]].astype(np.uint8).tobytes().decode("ascii")
+def counts_to_string(counts: np.ndarray, image_size: tuple[int, int]) -> str:
+    """pycocotools' compressed form of uncompressed counts (its own C encoder does the work)."""
+    height, width = image_size
+    rle = mask_utils.frPyObjects([{"size": [height, width], "counts": counts}], height, width)[0]
+    return rle["counts"].decode("ascii")
 
 
 def string_to_counts(s: str | bytes) -> np.ndarray:
@@ -107,7 +103,7 @@ def string_to_counts(s: str | bytes) -> np.ndarray:
     c = np.frombuffer(data, np.uint8).astype(np.int64) - 48
     if (c < 0).any() or (c > 63).any():
         bad = int(np.flatnonzero((c < 0) | (c > 63))[0])
-        raise ValueError(f"character {data[bad:bad + 1]!r} at offset {bad} cannot occur in compressed RLE")
+        raise ValueError(f"character {data[bad : bad + 1]!r} at offset {bad} cannot occur in compressed RLE")
     ends = (c & 0x20) == 0
     if not ends[-1]:
         raise ValueError("the compressed counts string ends in the middle of a number")
@@ -151,8 +147,8 @@ def cropped_from_counts(counts: np.ndarray, image_size: tuple[int, int]) -> Crop
 
 def encode_cropped(mask: CroppedMask) -> dict:
     """COCO compressed RLE ``{"size": [h, w], "counts": str}``; equals pycocotools.mask.encode."""
-    height, width = mask.image_size
-    return {"size": [int(height), int(width)], "counts": counts_to_string(counts_from_cropped(mask))}
+    height, width = (int(v) for v in mask.image_size)
+    return {"size": [height, width], "counts": counts_to_string(counts_from_cropped(mask), (height, width))}
 
 
 def rle_problem(rle: object, image_size: tuple[int, int]) -> tuple[str | None, np.ndarray | None]:
@@ -166,10 +162,7 @@ def rle_problem(rle: object, image_size: tuple[int, int]) -> tuple[str | None, n
     if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)):
         return f"RLE 'size' must be [height, width], got {size!r}", None
     if [int(size[0]), int(size[1])] != [height, width]:
-        return (
-            f"RLE size {size[0]}x{size[1]} (height x width) does not match the image "
-            f"({height}x{width})"
-        ), None
+        return (f"RLE size {size[0]}x{size[1]} (height x width) does not match the image ({height}x{width})"), None
     counts = rle["counts"]
     if isinstance(counts, str):
         try:
@@ -275,9 +268,7 @@ def build_coco(
         coco["licenses"] = licenses
     coco["images"] = out_images
     coco["annotations"] = out_anns
-    coco["categories"] = [
-        {"id": c.id, "name": c.name, "supercategory": c.supercategory or c.name} for c in classes
-    ]
+    coco["categories"] = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or c.name} for c in classes]
     stats.annotations = len(out_anns)
     stats.seconds = time.perf_counter() - start
     return coco, stats
@@ -366,9 +357,7 @@ class ProblemList:
         more = len(self.items) - MAX_LISTED_PROBLEMS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         n = len(self.items)
-        raise AnnotationError(
-            f"{self.source}: {n} problem{'s' if n > 1 else ''}{self.consequence}:\n{listed}{tail}"
-        )
+        raise AnnotationError(f"{self.source}: {n} problem{'s' if n > 1 else ''}{self.consequence}:\n{listed}{tail}")
 
 
 def read_json(path: str | Path) -> Any:
@@ -391,9 +380,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise AnnotationError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
-        ) from None
+        raise AnnotationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
     except RecursionError:
         raise AnnotationError(f"{path}: JSON nested too deeply.") from None
 

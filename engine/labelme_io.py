@@ -160,7 +160,11 @@ def _find_image(project: Project, json_path: Path, data: dict) -> tuple[str, tup
 
 
 def _plan_file(
-    json_path: Path, data: dict, project: Project, plan: ImportPlan, problems: ProblemList,
+    json_path: Path,
+    data: dict,
+    project: Project,
+    plan: ImportPlan,
+    problems: ProblemList,
     by_name: dict[str, ImageAnnotations],
 ) -> None:
     fname = json_path.name

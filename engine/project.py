@@ -78,9 +78,7 @@ class ImportSummary:
 class Project:
     """A folder of images and their annotations (one COCO instances JSON)."""
 
-    def __init__(
-        self, folder: str | Path, annotations_path: str | Path | None = None, recursive: bool = False
-    ) -> None:
+    def __init__(self, folder: str | Path, annotations_path: str | Path | None = None, recursive: bool = False) -> None:
         self.folder = Path(folder).absolute()
         self.annotations_path = (
             Path(annotations_path).absolute() if annotations_path else self.folder / ANNOTATIONS_NAME
@@ -94,6 +92,7 @@ class Project:
         self._persist: set[str] = set()
         self._sizes: dict[str, tuple[int, int]] = {}
         self._listing: list[str] | None = None
+        self._deep_listing: list[str] | None = None
         self._rev = 0
         self._saved_rev = 0
         self._autosaved_rev = 0
@@ -141,7 +140,7 @@ class Project:
         for img in dataset.images:
             name = _norm_name(img.file_name)
             img.file_name = name
-            img._listener = self._on_change
+            img._listener = self._on_entry_change
             entries[name] = img
         self.classes = classes
         self._entries = entries
@@ -156,6 +155,8 @@ class Project:
 
     def image_names(self, refresh: bool = False) -> list[str]:
         """Images in the folder (relative posix names), then annotated ones not found there."""
+        if refresh:
+            self._deep_listing = None
         if self._listing is None or refresh:
             try:
                 from engine.imageio import list_images
@@ -166,6 +167,19 @@ class Project:
             self._listing = [p.relative_to(self.folder).as_posix() for p in found]
         listed = set(self._listing)
         return self._listing + [n for n in self._entries if n not in listed]
+
+    def _all_image_names(self) -> list[str]:
+        """Every image under the folder, subfolders included (for matching imported file names)."""
+        if self._deep_listing is None:
+            try:
+                from engine.imageio import list_images
+
+                found = list_images(self.folder, recursive=True)
+            except ImageLoadError:
+                found = []
+            self._deep_listing = [p.relative_to(self.folder).as_posix() for p in found]
+        deep = set(self._deep_listing)
+        return self._deep_listing + [n for n in self._entries if n not in deep]
 
     def image_size(self, name: str) -> tuple[int, int]:
         """(height, width) of an image as displayed (EXIF orientation applied), from its header."""
@@ -206,7 +220,7 @@ class Project:
             if name in self._entries or (self.folder / name).is_file():
                 return name, self.image_size(name)
         base_name = PurePosixPath(ref_norm).name
-        matches = [n for n in self.image_names() if PurePosixPath(n).name == base_name]
+        matches = [n for n in self._all_image_names() if PurePosixPath(n).name == base_name]
         if len(matches) == 1:
             return matches[0], self.image_size(matches[0])
         return None
@@ -219,7 +233,7 @@ class Project:
         if entry is None and create:
             h, w = self.image_size(name)
             entry = ImageAnnotations(name, w, h)
-            entry._listener = self._on_change
+            entry._listener = self._on_entry_change
             self._entries[name] = entry
         return entry
 
@@ -236,18 +250,14 @@ class Project:
             old._listener = None
             if ann.image_id is None:
                 ann.image_id = old.image_id
-        for category in sorted(ann.categories() - set(self.classes.names)):
-            self.classes.ensure(category)
-        ann._listener = self._on_change
+        ann._listener = self._on_entry_change
         self._entries[name] = ann
         self._persist.add(name)
-        self._on_change(ann)
+        self._on_entry_change(ann)
 
     def annotated_images(self) -> list[ImageAnnotations]:
         """The entries the project file holds (see module doc), in file order."""
-        return [
-            e for n, e in self._entries.items() if len(e) or e.revision > 0 or n in self._persist
-        ]
+        return [e for n, e in self._entries.items() if len(e) or e.revision > 0 or n in self._persist]
 
     def instance_count(self) -> int:
         return sum(len(e) for e in self._entries.values())
@@ -273,6 +283,12 @@ class Project:
 
     # --- dirty tracking --------------------------------------------------------------------
     def _on_change(self, _source: Any = None) -> None:
+        self._rev += 1
+
+    def _on_entry_change(self, entry: ImageAnnotations) -> None:
+        # A class name used by an instance joins the class list at once (the GUI shows it).
+        for category in sorted(entry.categories() - set(self.classes.names)):
+            self.classes.ensure(category)
         self._rev += 1
 
     @property
@@ -405,7 +421,10 @@ class Project:
                     f"{entry.width}x{entry.height} in the project; nothing was imported."
                 )
         summary = ImportSummary(
-            plan.source, plan.format, missing_images=list(plan.missing_images), warnings=list(plan.warnings),
+            plan.source,
+            plan.format,
+            missing_images=list(plan.missing_images),
+            warnings=list(plan.warnings),
             replaced=replace,
         )
         for cat in plan.categories:
@@ -419,7 +438,7 @@ class Project:
             entry = self._entries.get(img.file_name)
             if entry is None:
                 entry = ImageAnnotations(img.file_name, img.width, img.height, extra=img.extra)
-                entry._listener = self._on_change
+                entry._listener = self._on_entry_change
                 self._entries[img.file_name] = entry
             kept: list[AnnotatedInstance] = [] if replace else list(entry)
             nxt = max((i.id for i in kept), default=0) + 1
@@ -442,8 +461,7 @@ def _raise_disk_full(exc: MaskScopeError, path: Path) -> None:
     cause = exc.__cause__
     if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         raise MaskScopeError(
-            f"Disk full: could not write {path}. The previous file is unchanged; "
-            "free some space and save again."
+            f"Disk full: could not write {path}. The previous file is unchanged; free some space and save again."
         ) from exc
 
 

@@ -46,11 +46,18 @@ __all__ = [
 # (only reachable with adaptive sampling on absurdly large boxes).
 MAX_SAMPLE_VALUES = 1 << 25
 
+_MAX_FEATURE_COORD = 1e9
+
 Box = tuple[float, float, float, float]
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.6g}"
+    return f"{value + 0.0:.6g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def _fmt_factor(value: float) -> str:
+    text = _fmt(value)
+    return f"({text})" if text.startswith("-") else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,6 +85,9 @@ def _check_inputs(
         raise ValueError(f"box coordinates must be finite, got {coords}")
     if not (math.isfinite(spatial_scale) and spatial_scale > 0):
         raise ValueError(f"spatial_scale must be a positive finite number, got {spatial_scale}")
+    if max(abs(float(v)) for v in coords) * spatial_scale > _MAX_FEATURE_COORD:
+        # The kernels convert these to int; far beyond any feature map they overflow.
+        raise ValueError(f"box {coords} lies more than {_MAX_FEATURE_COORD:g} feature cells from the map")
     if isinstance(output_size, int):
         out = (output_size, output_size)
     else:
@@ -255,8 +265,7 @@ class RoIAlignExplanation:
         gh, gw = self.grid
         sx = self.spatial_scale
         lines = [
-            f"RoIAlign bin (row {row}, col {col}) of {self.output_size[0]}x{self.output_size[1]}, "
-            f"channel {channel}",
+            f"RoIAlign bin (row {row}, col {col}) of {self.output_size[0]}x{self.output_size[1]}, channel {channel}",
             f"box (image) = ({', '.join(_fmt(v) for v in self.box)}), spatial_scale = {_fmt(sx)}, "
             f"aligned = {self.aligned} (feature = image * {_fmt(sx)} - {_fmt(self.offset)})",
             f"RoI in feature coords: start (x={_fmt(self.roi_start[0])}, y={_fmt(self.roi_start[1])}), "
@@ -286,8 +295,7 @@ class RoIAlignExplanation:
             lines.append(head)
             if s.xy_used != s.xy_feature:
                 lines.append(
-                    f"  clamped to the border: interpolated at (x={_fmt(s.xy_used[0])}, "
-                    f"y={_fmt(s.xy_used[1])})"
+                    f"  clamped to the border: interpolated at (x={_fmt(s.xy_used[0])}, y={_fmt(s.xy_used[1])})"
                 )
             vals = s.neighbor_values[:, channel].tolist()
             names = ("v(y_low,x_low)", "v(y_low,x_high)", "v(y_high,x_low)", "v(y_high,x_high)")
@@ -305,19 +313,18 @@ class RoIAlignExplanation:
             )
             w = s.weights
             lines.append(
-                f"  weights: hy*hx = {_fmt(w[0])}, hy*lx = {_fmt(w[1])}, "
-                f"ly*hx = {_fmt(w[2])}, ly*lx = {_fmt(w[3])}"
+                f"  weights: hy*hx = {_fmt(w[0])}, hy*lx = {_fmt(w[1])}, ly*hx = {_fmt(w[2])}, ly*lx = {_fmt(w[3])}"
             )
             lines.append(
                 "  value = "
-                + " + ".join(f"{_fmt(wk)}*{_fmt(vk)}" for wk, vk in zip(w, vals, strict=True))
+                + " + ".join(f"{_fmt(wk)}*{_fmt_factor(vk)}" for wk, vk in zip(w, vals, strict=True))
                 + f" = {_fmt(v)}"
             )
         if len(b.samples) > max_samples:
             lines.append(f"... {len(b.samples) - max_samples} more samples not written out")
         pooled = float(b.pooled[channel])
         if terms:
-            shown = " + ".join(_fmt(t) for t in terms[:max_samples])
+            shown = " + ".join(_fmt_factor(t) for t in terms[:max_samples])
             if len(terms) > max_samples:
                 shown += " + ..."
             lines.append(f"average = ({shown}) / {b.count} = {_fmt(pooled)}")
@@ -336,7 +343,7 @@ def _gather_neighbors(feature: torch.Tensor, neighbors: torch.Tensor) -> torch.T
     return values * present.to(feature.device, feature.dtype)
 
 
-def _axis_geometry(start, bin_size, pooled: int, grid: int, size: int, dtype: torch.dtype):
+def _axis_geometry(start: torch.Tensor, bin_size: torch.Tensor, pooled: int, grid: int, size: int, dtype: torch.dtype):
     """Sample coordinates and bilinear terms along one axis, exactly as the kernel computes them.
 
     RoIAlign's sample grid is separable: a sample's y depends only on (bin row, iy) and its x only
@@ -417,9 +424,9 @@ def explain_roi_align(
     n_samples = oh * ow * gh * gw
     if n_samples * C > MAX_SAMPLE_VALUES:
         raise MaskScopeError(
-            f"RoIAlign explanation too large: {oh}x{ow} bins x {gh}x{gw} samples x {C} channels; "
-            f"the box spans {float(roi_w):.0f}x{float(roi_h):.0f} feature cells with adaptive "
-            "sampling. Use a positive sampling_ratio."
+            f"RoIAlign explanation too large: {oh}x{ow} bins x {gh}x{gw} samples x {C} channels "
+            f"for a box spanning {float(roi_w):.0f}x{float(roi_h):.0f} feature cells. "
+            "Use a smaller positive sampling_ratio."
         )
 
     ys, valid_y, used_y, y_low, y_high, ly, hy = _axis_geometry(start_h, bin_h, oh, gh, H, dtype)
@@ -434,9 +441,8 @@ def explain_roi_align(
 
     valid = yb(valid_y) & xb(valid_x)
     vf = valid.to(dtype)
-    weights = torch.stack(
-        [yb(hy) * xb(hx), yb(hy) * xb(lx), yb(ly) * xb(hx), yb(ly) * xb(lx)], dim=-1
-    ) * vf.unsqueeze(-1)
+    weights = torch.stack([yb(hy) * xb(hx), yb(hy) * xb(lx), yb(ly) * xb(hx), yb(ly) * xb(lx)], dim=-1)
+    weights = weights * vf.unsqueeze(-1)
     rows = torch.stack([yb(y_low), yb(y_low), yb(y_high), yb(y_high)], dim=-1)
     cols = torch.stack([xb(x_low), xb(x_high), xb(x_low), xb(x_high)], dim=-1)
     neighbors = torch.stack([rows, cols], dim=-1)
@@ -446,18 +452,24 @@ def explain_roi_align(
     sample_used = torch.stack([xb(used_x), yb(used_y)], dim=-1)
     fractions = torch.stack([xb(lx), yb(ly)], dim=-1)
 
-    # Interpolate: w1*v1 + w2*v2 + w3*v3 + w4*v4 in the kernel's order, one neighbour at a time to
-    # keep peak memory at two (C, samples) buffers.
-    flat = feature.reshape(C, H * W)
-    idx = torch.where(valid[..., None], rows * W + cols, torch.zeros_like(rows)).to(feature.device)
-    w_dev = weights.to(feature.device)
-    sample_values = None
-    for k in range(4):
-        # index_select along dim 1 is several times faster than advanced indexing here.
-        gathered = flat.index_select(1, idx[..., k].reshape(-1)).view(C, oh, ow, gh, gw)
-        term = w_dev[..., k] * gathered
-        sample_values = term if sample_values is None else sample_values + term
-    pooled = sample_values.sum(dim=(3, 4)) / count
+    # Interpolate: w1*v1 + w2*v2 + w3*v3 + w4*v4 in the kernel's order. Values are laid out
+    # (samples, C) over a (cells, C) copy of the window the samples touch, so every neighbour
+    # gather is a contiguous row copy; invalid samples read cell 0 with weight 0.
+    device = feature.device
+    n = oh * ow * gh * gw
+    values_nc = torch.zeros((n, C), dtype=dtype, device=device)
+    if bool(valid.any()):
+        r0, r1 = int(y_low[valid_y].min()), int(y_high[valid_y].max()) + 1
+        c0, c1 = int(x_low[valid_x].min()), int(x_high[valid_x].max()) + 1
+        window = feature[:, r0:r1, c0:c1].permute(1, 2, 0).reshape(-1, C)
+        local = torch.where(valid[..., None], (rows - r0) * (c1 - c0) + (cols - c0), 0)
+        local = local.reshape(n, 4).to(device)
+        w_dev = weights.reshape(n, 4).to(device)
+        for k in range(4):
+            term = w_dev[:, k : k + 1] * window.index_select(0, local[:, k])
+            values_nc = term if k == 0 else values_nc + term
+    sample_values = values_nc.T.reshape(C, oh, ow, gh, gw)  # a view, no copy
+    pooled = (values_nc.view(oh * ow, gh * gw, C).sum(dim=1) / count).T.reshape(C, oh, ow).contiguous()
 
     edges_x = start_w + torch.arange(ow + 1, dtype=dtype) * bin_w
     edges_y = start_h + torch.arange(oh + 1, dtype=dtype) * bin_h
@@ -577,14 +589,14 @@ class RoIPoolExplanation:
             raise IndexError(f"bin ({row}, {col}) outside output size {self.output_size}")
         r0, r1 = (int(v) for v in self.bin_rows[row])
         c0, c1 = (int(v) for v in self.bin_cols[col])
-        rect_f = tuple(float(v) for v in self.bin_rects_feature[row, col])
-        rect_i = tuple(float(v) for v in self.bin_rects_image[row, col])
+        fx1, fy1, fx2, fy2 = self.bin_rects_feature[row, col].tolist()
+        ix1, iy1, ix2, iy2 = self.bin_rects_image[row, col].tolist()
         return RoIPoolBin(
             row=row,
             col=col,
             cells=(c0, r0, c1, r1),
-            rect_feature=rect_f,  # type: ignore[arg-type]
-            rect_image=rect_i,  # type: ignore[arg-type]
+            rect_feature=(fx1, fy1, fx2, fy2),
+            rect_image=(ix1, iy1, ix2, iy2),
             empty=bool(self.empty[row, col]),
             pooled=self.pooled[:, row, col].cpu().clone(),
             argmax=self.argmax_rowcol[:, row, col].cpu().clone(),
@@ -600,10 +612,42 @@ def _round_half_away(value: torch.Tensor) -> int:
     return int(r)
 
 
-def _masked_max(values: torch.Tensor, mask: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Max and first argmax along ``dim`` over entries where ``mask`` is True (-inf elsewhere)."""
-    filled = torch.where(mask, values, torch.full_like(values, -math.inf))
-    return filled.max(dim=dim)
+def _window_table(ranges: torch.Tensor, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded index table (bins, L) of each bin's [start, end) cells and the mask of real entries."""
+    length = max(int((ranges[:, 1] - ranges[:, 0]).max()), 1)
+    idx = ranges[:, :1] + torch.arange(length)[None, :]
+    mask = idx < ranges[:, 1:]
+    return idx.clamp(0, size - 1).to(device), mask.to(device)
+
+
+def _pool_bins(
+    feature: torch.Tensor, bin_rows: torch.Tensor, bin_cols: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max and flat argmax of every (row range x col range) rectangle of ``feature`` (C, H, W).
+
+    Separable: first the max over each bin's columns for every row, then over each bin's rows,
+    each as one padded gather + one reduction. ``max`` returns the first maximum, and taking the
+    smallest row, then that row's first column, is the kernel's row-major first maximum.
+    """
+    C, H, W = feature.shape
+    dev = feature.device
+    r_lo = int(bin_rows[:, 0].min())
+    r_hi = max(int(bin_rows[:, 1].max()), r_lo + 1)
+    col_idx, col_mask = _window_table(bin_cols, W, dev)  # (ow, Lw)
+    row_idx, row_mask = _window_table(bin_rows - r_lo, r_hi - r_lo, dev)  # (oh, Lh)
+    ow, lw = col_idx.shape
+    oh, lh = row_idx.shape
+    band = feature[:, r_lo:r_hi, :]  # rows no bin reads are skipped
+    h = band.shape[1]
+    neg_inf = torch.tensor(-math.inf, dtype=feature.dtype, device=dev)
+    cols = band.index_select(2, col_idx.reshape(-1)).view(C, h, ow, lw)
+    col_max, col_arg = torch.where(col_mask, cols, neg_inf).max(dim=3)  # (C, h, ow)
+    col_arg = col_idx.gather(1, col_arg.permute(2, 0, 1).reshape(ow, -1)).view(ow, C, h).permute(1, 2, 0)
+    rows = col_max.index_select(1, row_idx.reshape(-1)).view(C, oh, lh, ow)
+    best, row_arg = torch.where(row_mask[None, :, :, None], rows, neg_inf).max(dim=2)  # (C, oh, ow)
+    local_row = row_idx.gather(1, row_arg.permute(1, 0, 2).reshape(oh, -1)).view(oh, C, ow).permute(1, 0, 2)
+    best_col = col_arg.gather(1, local_row)
+    return best, (local_row + r_lo) * W + best_col
 
 
 def explain_roi_pool(
@@ -643,40 +687,23 @@ def explain_roi_pool(
     col_empty = bin_cols[:, 1] <= bin_cols[:, 0]
     empty = row_empty[:, None] | col_empty[None, :]
 
-    # Separable max over the rectangles: first over each bin's columns for every row, then over
-    # each bin's rows. Only the rows/cols any bin touches are read.
-    r_lo = int(bin_rows[:, 0].min())
-    r_hi = max(int(bin_rows[:, 1].max()), r_lo)
-    c_lo = int(bin_cols[:, 0].min())
-    c_hi = max(int(bin_cols[:, 1].max()), c_lo)
     pooled = torch.zeros((C, oh, ow), dtype=dtype, device=feature.device)
     argmax = torch.full((C, oh, ow), -1, dtype=torch.int64, device=feature.device)
-    if r_hi > r_lo and c_hi > c_lo:
-        crop = feature[:, r_lo:r_hi, c_lo:c_hi]  # (C, h, w)
-        dev = feature.device
-        cidx = torch.arange(c_lo, c_hi, device=dev)
-        ridx = torch.arange(r_lo, r_hi, device=dev)
-        cols_b = bin_cols.to(dev)
-        rows_b = bin_rows.to(dev)
-        col_mask = (cidx[None, :] >= cols_b[:, :1]) & (cidx[None, :] < cols_b[:, 1:])  # (ow, w)
-        row_mask = (ridx[None, :] >= rows_b[:, :1]) & (ridx[None, :] < rows_b[:, 1:])  # (oh, h)
-        col_max = torch.empty((C, crop.shape[1], ow), dtype=dtype, device=dev)
-        col_arg = torch.empty((C, crop.shape[1], ow), dtype=torch.int64, device=dev)
-        for j in range(ow):  # ow small slices instead of a (C, h, ow, w) tensor
-            m, a = _masked_max(crop, col_mask[j][None, None, :], dim=2)
-            col_max[:, :, j], col_arg[:, :, j] = m, a + c_lo
-        for i in range(oh):
-            m, a = _masked_max(col_max, row_mask[i][None, :, None], dim=1)  # (C, ow)
-            best_col = col_arg.gather(1, a[:, None, :]).squeeze(1)
-            pooled[:, i, :], argmax[:, i, :] = m, (a + r_lo) * W + best_col
-        # The kernel starts from -FLT_MAX and keeps it (argmax -1) when nothing beats it.
+    if not bool(empty.all()):
+        # Bound the padded gathers' memory by pooling a few channels at a time.
+        per_channel = H * ow * max(int((bin_cols[:, 1] - bin_cols[:, 0]).max()), 1)
+        step = max(1, MAX_SAMPLE_VALUES // per_channel)
+        for c0 in range(0, C, step):
+            pooled[c0 : c0 + step], argmax[c0 : c0 + step] = _pool_bins(feature[c0 : c0 + step], bin_rows, bin_cols)
+        # The kernel starts from -FLT_MAX and keeps it (argmax -1) when no cell beats it, and an
+        # empty bin is 0.
         lowest = torch.finfo(torch.float32).min
         not_beaten = ~(pooled > lowest)
-        pooled = torch.where(not_beaten, torch.full_like(pooled, lowest), pooled)
-        argmax = torch.where(not_beaten, torch.full_like(argmax, -1), argmax)
-        empty_dev = empty.to(dev)[None]
-        pooled = torch.where(empty_dev, torch.zeros_like(pooled), pooled)
-        argmax = torch.where(empty_dev, torch.full_like(argmax, -1), argmax)
+        pooled = torch.where(not_beaten, lowest, pooled)
+        argmax = torch.where(not_beaten, -1, argmax)
+        empty_dev = empty.to(feature.device)[None]
+        pooled = torch.where(empty_dev, 0.0, pooled)
+        argmax = torch.where(empty_dev, -1, argmax)
 
     return RoIPoolExplanation(
         pooled=pooled,

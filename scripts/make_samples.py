@@ -23,13 +23,15 @@ from engine.synthetic import DEMO_CLASSES, generate_image  # noqa: E402
 
 SIZE = (480, 640)  # height, width: a typical photo aspect ratio, small enough to ship
 MAX_BYTES = 300_000
+# Generator streams picked for variety: textured grounds (noise, stripes) and overlapping shapes.
+STREAMS = (5, 4, 3, 10, 7, 8)
 
 
 def make_samples(out: Path, count: int = 4, seed: int = 2024) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for i in range(count):
-        rng = np.random.default_rng([seed, i])
+    for i, stream in enumerate(STREAMS[:count]):
+        rng = np.random.default_rng([seed, stream])
         sample = generate_image(rng, SIZE, DEMO_CLASSES, n_objects=(5, 9), radius_range=(0.07, 0.2))
         path = out / f"sample_{i + 1:02d}.jpg"
         bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
@@ -46,7 +48,7 @@ def make_samples(out: Path, count: int = 4, seed: int = 2024) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "samples")
-    parser.add_argument("--count", type=int, default=4)
+    parser.add_argument("--count", type=int, default=4, choices=range(1, len(STREAMS) + 1))
     args = parser.parse_args(argv)
     make_samples(args.out, args.count)
     return 0

@@ -24,6 +24,15 @@ SAMPLING = (-1, 0, 1, 2, 3)
 BOX_KINDS = ("inside", "border", "outside", "degenerate", "reversed", "tiny", "huge", "snapped")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Many tiny ops: on a shared 2-core machine OpenMP's spinning workers slow them ~10x.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=gen))
 
@@ -196,17 +205,21 @@ def test_geometry_follows_the_documented_conventions() -> None:
         # feature <-> image round trip, and the box corners map back to the box.
         assert ex.feature_to_image(*ex.roi_start) == pytest.approx((8.0, 4.0))
         assert ex.image_to_feature(30.0, 20.0) == pytest.approx((30 * 0.25 - off, 20 * 0.25 - off))
-        torch.testing.assert_close(
-            ex.sample_xy_image, (ex.sample_xy_feature.double() + off) / 0.25, atol=1e-9, rtol=0
-        )
+        torch.testing.assert_close(ex.sample_xy_image, (ex.sample_xy_feature.double() + off) / 0.25, atol=1e-9, rtol=0)
         # Cell (0, 0) at scale 0.25 is a 4x4 image square centred on (off / 0.25, off / 0.25).
-        assert ex.cell_rect_image(0, 0) == pytest.approx(((off - 0.5) * 4, (off - 0.5) * 4, (off + 0.5) * 4, (off + 0.5) * 4))
+        assert ex.cell_rect_image(0, 0) == pytest.approx(
+            ((off - 0.5) * 4, (off - 0.5) * 4, (off + 0.5) * 4, (off + 0.5) * 4)
+        )
         b = ex.bin(1, 2)
         assert b.rect_feature == pytest.approx(
-            (ex.roi_start[0] + 2 * ex.bin_size[0], ex.roi_start[1] + ex.bin_size[1],
-             ex.roi_start[0] + 3 * ex.bin_size[0], ex.roi_start[1] + 2 * ex.bin_size[1])
+            (
+                ex.roi_start[0] + 2 * ex.bin_size[0],
+                ex.roi_start[1] + ex.bin_size[1],
+                ex.roi_start[0] + 3 * ex.bin_size[0],
+                ex.roi_start[1] + 2 * ex.bin_size[1],
+            )
         )
-        assert b.rect_image == pytest.approx((16.25, 12.0, 19.0, 20.0))
+        assert b.rect_image == pytest.approx((19.0, 12.0, 24.5, 20.0))  # image bins are 5.5 x 8
         # Samples sit at (i + 0.5) / grid of the bin, row-major.
         assert [s.grid_index for s in b.samples] == [(0, 0), (0, 1), (1, 0), (1, 1)]
         x1, y1, x2, y2 = b.rect_feature
@@ -317,6 +330,8 @@ def test_bad_inputs_raise() -> None:
         explain_roi_align(feature, [0, 0, 1], 1.0, 2)
     with pytest.raises(ValueError, match="finite"):
         explain_roi_align(feature, [0, 0, math.nan, 1], 1.0, 2)
+    with pytest.raises(ValueError, match="feature cells"):
+        explain_roi_pool(feature, [0, 0, 1e12, 1], 1.0, 2)
     with pytest.raises(ValueError, match="spatial_scale"):
         explain_roi_align(feature, [0, 0, 1, 1], 0.0, 2)
     with pytest.raises(ValueError, match="output_size"):

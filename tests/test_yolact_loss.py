@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.yolact.augment import MEANS, BaseTransform, SSDAugmentation
+from engine.yolact.augment import MEANS, BaseTransform, SSDAugmentation, to_network
 from engine.yolact.boxes import decode, encode
 from engine.yolact.loss import (
     hard_negatives,
@@ -389,15 +389,9 @@ def test_tiny_yolact_overfits_one_image() -> None:
     model = Yolact(cfg).train()
     s = BaseTransform(size)(*shapes_image(size))
     assert len(s.labels) == 3
-    x = torch.from_numpy(s.image).permute(2, 0, 1)[None]
-    targets = [
-        {
-            "boxes": torch.from_numpy(s.boxes),
-            "labels": torch.from_numpy(s.labels),
-            "masks": torch.from_numpy(s.masks),
-            "num_crowds": 0,
-        }
-    ]
+    image, target = to_network(s)
+    x, targets = image[None], [target]
+    assert target["num_crowds"] == 0 and target["masks"].shape == (3, size, size)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     history = []
     for _ in range(15):

@@ -61,7 +61,7 @@ def _fail(path: Path, cause: str) -> DataError:
 
 def load_coco_source(json_path: str | Path, image_dir: str | Path | None = None) -> CocoSource:
     """Read and check a COCO instances JSON; images are looked up in ``image_dir``
-    (default: the JSON's folder, then its ``images/`` subfolder).
+    (default: the JSON's ``images/`` subfolder when there is one, else the JSON's folder).
 
     Raises ``DataError`` naming the file for a missing/invalid JSON, no categories, no annotated
     image, or image files that are not there.
@@ -73,23 +73,48 @@ def load_coco_source(json_path: str | Path, image_dir: str | Path | None = None)
         coco = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise _fail(json_path, f"not valid JSON ({exc})") from exc
+    if image_dir is None:
+        image_dir = json_path.parent / "images" if (json_path.parent / "images").is_dir() else json_path.parent
+    return source_from_coco(coco, json_path, image_dir)
+
+
+def load_project_source(path: str | Path) -> CocoSource:
+    """A MaskScope project (folder or its annotations JSON) as a training set: the project's
+    classes and every annotated image, as the project would export them."""
+    from engine.project import Project
+
+    project = Project.open(path)
+    if not project.annotations_path.exists():
+        raise _fail(project.annotations_path, "the project has no annotations file yet; annotate some images first")
+    coco, _stats = project.to_coco("rle")
+    return source_from_coco(coco, project.annotations_path, project.folder)
+
+
+def load_data(project: str | Path | None, coco: str | Path | None, images: str | Path | None = None) -> CocoSource:
+    """The set named on a command line: a project, or a COCO JSON (+ image folder)."""
+    if project is not None:
+        return load_project_source(project)
+    if coco is None:
+        raise DataError("Give a project folder or a COCO annotations file.")
+    return load_coco_source(coco, images)
+
+
+def source_from_coco(coco: dict, origin: Path, image_dir: str | Path) -> CocoSource:
+    """Check a parsed COCO dict (``origin`` names it in errors) and index it by image."""
     if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
-        raise _fail(json_path, "not a COCO instances file (no 'images' list)")
+        raise _fail(origin, "not a COCO instances file (no 'images' list)")
     cats = coco.get("categories") or []
     if not cats:
-        raise _fail(json_path, "has no categories; a training set needs at least one class")
+        raise _fail(origin, "has no categories; a training set needs at least one class")
     try:
         cats = sorted(cats, key=lambda c: int(c["id"]))
         cat_ids = [int(c["id"]) for c in cats]
         classes = [str(c["name"]) for c in cats]
     except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(json_path, f"malformed category entry ({exc})") from exc
+        raise _fail(origin, f"malformed category entry ({exc})") from exc
     if len(set(cat_ids)) != len(cat_ids):
-        raise _fail(json_path, "duplicate category ids")
+        raise _fail(origin, "duplicate category ids")
     label_of = {cid: k for k, cid in enumerate(cat_ids)}
-
-    if image_dir is None:
-        image_dir = json_path.parent / "images" if (json_path.parent / "images").is_dir() else json_path.parent
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise _fail(image_dir, "image folder not found")
@@ -100,27 +125,26 @@ def load_coco_source(json_path: str | Path, image_dir: str | Path | None = None)
             iid, name = int(img["id"]), str(img["file_name"])
             h, w = int(img.get("height", 0)), int(img.get("width", 0))
         except (KeyError, TypeError, ValueError) as exc:
-            raise _fail(json_path, f"malformed image entry {img!r:.80} ({exc})") from exc
+            raise _fail(origin, f"malformed image entry {img!r:.80} ({exc})") from exc
         records[iid] = ImageRecord(iid, image_dir / name, h, w)
     for ann in coco.get("annotations") or []:
         try:
             rec = records.get(int(ann["image_id"]))
             label = label_of.get(int(ann["category_id"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise _fail(json_path, f"malformed annotation {ann!r:.80} ({exc})") from exc
+            raise _fail(origin, f"malformed annotation {ann!r:.80} ({exc})") from exc
         if rec is None or label is None or "segmentation" not in ann:
             continue  # dangling or mask-less annotation: nothing to learn from
         rec.annotations.append({**ann, "label": label})
 
-    annotated = [r for r in records.values() if r.annotations]
-    if not annotated:
-        raise _fail(json_path, "has no annotated images with masks; nothing to train on")
+    if not any(r.annotations for r in records.values()):
+        raise _fail(origin, "has no annotated images with masks; nothing to train on")
     missing = [r.path for r in records.values() if not r.path.is_file()]
     if missing:
         raise _fail(
-            image_dir, f"{len(missing)} image file(s) listed in {json_path.name} are missing, e.g. {missing[0].name}"
+            image_dir, f"{len(missing)} image file(s) listed in {origin.name} are missing, e.g. {missing[0].name}"
         )
-    return CocoSource(json_path, image_dir, classes, cat_ids, list(records.values()), coco)
+    return CocoSource(origin, image_dir, classes, cat_ids, list(records.values()), coco)
 
 
 def split_by_image(image_ids: Sequence[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 MEANS = (103.94, 116.78, 123.68)  # BGR
 STD = (57.38, 57.12, 58.40)  # BGR
@@ -248,3 +249,15 @@ class BaseTransform:
         b = s.boxes
         keep = ((b[:, 2] - b[:, 0]) > DISCARD_BOX) & ((b[:, 3] - b[:, 1]) > DISCARD_BOX)
         return Sample(normalize(s.image), s.masks[keep], b[keep], s.labels[keep])
+
+
+def to_network(s: Sample) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
+    """A normalised sample -> (image tensor [3, S, S], target dict for engine.yolact.loss)."""
+    image = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
+    target = {
+        "boxes": torch.from_numpy(np.ascontiguousarray(s.boxes, dtype=np.float32)),
+        "labels": torch.from_numpy(np.ascontiguousarray(s.labels, dtype=np.int64)),
+        "masks": torch.from_numpy(np.ascontiguousarray(s.masks, dtype=np.float32)),
+        "num_crowds": s.num_crowds,
+    }
+    return image, target

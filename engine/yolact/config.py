@@ -116,9 +116,7 @@ yolact_tiny = dataclasses.replace(
     imagenet_file=None,
 )
 
-CONFIGS: dict[str, YolactConfig] = {
-    c.name: c for c in (yolact_base, yolact_resnet50, yolact_im700, yolact_tiny)
-}
+CONFIGS: dict[str, YolactConfig] = {c.name: c for c in (yolact_base, yolact_resnet50, yolact_im700, yolact_tiny)}
 DEFAULT_CONFIG = "yolact_base"
 
 

@@ -35,9 +35,7 @@ class FPN(nn.Module):
     def __init__(self, in_channels: list[int], num_features: int = 256, num_downsample: int = 2):
         super().__init__()
         self.lat_layers = nn.ModuleList([nn.Conv2d(c, num_features, 1) for c in reversed(in_channels)])
-        self.pred_layers = nn.ModuleList(
-            [nn.Conv2d(num_features, num_features, 3, padding=1) for _ in in_channels]
-        )
+        self.pred_layers = nn.ModuleList([nn.Conv2d(num_features, num_features, 3, padding=1) for _ in in_channels])
         self.downsample_layers = nn.ModuleList(
             [nn.Conv2d(num_features, num_features, 3, padding=1, stride=2) for _ in range(num_downsample)]
         )
@@ -135,9 +133,7 @@ class Yolact(nn.Module):
             confs.append(conf)
             masks.append(mask)
             h, w = feat.shape[-2:]
-            priors.append(
-                make_priors(h, w, cfg.pred_scales[level], cfg.aspect_ratios, cfg.max_size, feat.device)
-            )
+            priors.append(make_priors(h, w, cfg.pred_scales[level], cfg.aspect_ratios, cfg.max_size, feat.device))
         result = {
             "loc": torch.cat(locs, -2),
             "conf": torch.cat(confs, -2),

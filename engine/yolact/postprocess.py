@@ -129,43 +129,85 @@ def assemble_masks(proto: torch.Tensor, coeffs: torch.Tensor, boxes: torch.Tenso
     )
 
 
-def upsample_mask(
-    cropped: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], image_size: tuple[int, int]
-) -> CroppedMask:
-    """One cropped proto-resolution mask [Hp, Wp] -> its thresholded mask in image pixels, compact.
+def official_kernel_is_channels_last(channels: int, out_h: int, out_w: int, device: torch.device) -> bool:
+    """Whether PyTorch's CPU bilinear resize of [1, channels, H, W] to (out_h, out_w) takes its
+    channels-last kernel, whose arithmetic differs from the generic kernel's.
 
-    Equal to ``F.interpolate(cropped, image_size, bilinear) > 0.5`` of the full image, computed
-    only where it can be non-zero (see the module docstring). ``rows`` / ``cols`` bound the non-zero
-    pixels of ``cropped``.
+    PyTorch picks it for outputs with out_h + out_w <= 128, and for 3 channels on one thread.
+    """
+    if device.type != "cpu":
+        return False
+    return out_h + out_w <= _CHANNELS_LAST_MAX_SUM or (channels == 3 and torch.get_num_threads() == 1)
+
+
+_CHANNELS_LAST_MAX_SUM = 128
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+
+
+def upsample_columns(
+    cropped: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], image_size: tuple[int, int]
+) -> tuple[int, torch.Tensor] | None:
+    """Bilinear resize of one cropped mask [Hp, Wp] to ``image_size``, only over the output columns
+    that can be non-zero: returns (first column, values [h, n_cols]), or None when all zero.
+
+    The values equal those of ``F.interpolate`` over the full image when that call runs PyTorch's
+    generic kernel (see ``official_kernel_is_channels_last``). ``rows`` / ``cols`` bound the
+    non-zero pixels of ``cropped``.
     """
     h, w = image_size
     hp = cropped.shape[0]
     r0, r1 = int(rows[0]), int(rows[1])
-    empty = CroppedMask(0, 0, np.zeros((0, 0), dtype=bool), (h, w))
     if r1 <= r0 or cols[1] <= cols[0]:
-        return empty
-    # Width pass over the band of rows that can be non-zero (height unchanged: exact copy).
-    band = cropped[r0:r1][None, None]
-    wide = F.interpolate(band, size=(r1 - r0, w), mode="bilinear", align_corners=False)[0, 0]
+        return None
+    # Width pass over the band of rows that can be non-zero (height unchanged: an exact copy). Extra
+    # zero rows keep the output big enough for the generic kernel; rows do not interact here.
+    band_rows = max(r1 - r0, _CHANNELS_LAST_MAX_SUM + 1 - w)
+    band = cropped.new_zeros((band_rows, cropped.shape[1]))
+    band[: r1 - r0] = cropped[r0:r1]
+    wide = _resize(band, (band_rows, w))[: r1 - r0]
     nz = torch.nonzero(wide.ne(0).any(0)).flatten()
     if nz.numel() == 0:
-        return empty
+        return None
     xa, xb = int(nz[0]), int(nz[-1]) + 1
-    # Height pass over the non-zero columns (width unchanged: exact copy).
-    tall_in = wide.new_zeros((hp, xb - xa))
-    tall_in[r0:r1] = wide[:, xa:xb]
-    tall = F.interpolate(tall_in[None, None], size=(h, xb - xa), mode="bilinear", align_corners=False)[0, 0]
-    bits = tall.gt(0.5)
+    # Height pass over the non-zero columns (width unchanged: an exact copy), padded the same way.
+    width = max(xb - xa, _CHANNELS_LAST_MAX_SUM + 1 - h)
+    tall_in = wide.new_zeros((hp, width))
+    tall_in[r0:r1, : xb - xa] = wide[:, xa:xb]
+    return xa, _resize(tall_in, (h, width))[:, : xb - xa]
+
+
+def upsample_mask(
+    cropped: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int], image_size: tuple[int, int]
+) -> CroppedMask:
+    """One cropped proto-resolution mask -> its ``> 0.5`` mask in image pixels, as a tight patch."""
+    empty = CroppedMask(0, 0, np.zeros((0, 0), dtype=bool), image_size)
+    strip = upsample_columns(cropped, rows, cols, image_size)
+    if strip is None:
+        return empty
+    xa, values = strip
+    bits = values.gt(0.5)
     nzr = torch.nonzero(bits.any(1)).flatten()
     if nzr.numel() == 0:
         return empty
     ya, yb = int(nzr[0]), int(nzr[-1]) + 1
-    return CroppedMask(xa, ya, bits[ya:yb].cpu().numpy(), (h, w)).tight()
+    return CroppedMask(xa, ya, bits[ya:yb].cpu().numpy(), image_size).tight()
 
 
 def instance_masks(assembled: AssembledMasks, image_size: tuple[int, int]) -> list[CroppedMask]:
-    """Compact image-resolution masks of every detection (same bits as the official path)."""
-    return [
-        upsample_mask(assembled.cropped[i], assembled.crop_rows[i], assembled.crop_cols[i], image_size)
-        for i in range(assembled.cropped.shape[0])
-    ]
+    """Compact image-resolution masks of every detection (same bits as the official path).
+
+    Where the official batched resize would take PyTorch's channels-last kernel (tiny outputs, or
+    exactly 3 detections on one thread), it is run as is: its arithmetic cannot be split.
+    """
+    cropped = assembled.cropped
+    n = cropped.shape[0]
+    if n == 0:
+        return []
+    if official_kernel_is_channels_last(n, image_size[0], image_size[1], cropped.device):
+        full = F.interpolate(cropped[None], image_size, mode="bilinear", align_corners=False)[0].gt(0.5)
+        full = full.cpu().numpy()
+        return [CroppedMask.from_full(full[i]) for i in range(n)]
+    return [upsample_mask(cropped[i], assembled.crop_rows[i], assembled.crop_cols[i], image_size) for i in range(n)]

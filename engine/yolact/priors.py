@@ -51,4 +51,3 @@ def _cached_tensor(
     conv_h: int, conv_w: int, scale: float, aspect_ratios: tuple[float, ...], max_size: int, device: str
 ) -> torch.Tensor:
     return torch.from_numpy(_level_priors(conv_h, conv_w, scale, aspect_ratios, max_size).copy()).to(device)
-

@@ -1,0 +1,83 @@
+"""GUI test setup: offscreen Qt, settings in a temp folder, a window with fast fake models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app import dialogs  # noqa: E402
+from app.settings import AppSettings  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_settings(tmp_path_factory):
+    """Belt and braces: even a default QSettings lands in a temp folder, never the user's."""
+    root = tmp_path_factory.mktemp("qsettings")
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(root))
+        QSettings.setPath(fmt, QSettings.Scope.SystemScope, str(root))
+    os.environ["MASKSCOPE_SETTINGS"] = str(root / "default.ini")
+    yield
+
+
+@pytest.fixture
+def settings(tmp_path) -> AppSettings:
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[tuple[str, str]]:
+    """Dialogs never block: every error box is recorded here instead."""
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, msg, details=None: shown.append((title, msg)))
+    monkeypatch.setattr(dialogs, "show_info", lambda parent, title, msg: shown.append((title, msg)))
+    return shown
+
+
+def write_image(path: Path, w: int = 160, h: int = 120, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    img = cv2.GaussianBlur(img, (9, 9), 3)
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        write_image(folder / f"img_{i}.png", 160 + 16 * i, 120, seed=i)
+    (folder / "broken.jpg").write_bytes(b"this is not a JPEG at all")
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, settings, errors):
+    from app.main_window import MainWindow
+
+    win = MainWindow(settings=settings, torch_threads=1)
+    qtbot.addWidget(win)
+    win.resize(900, 650)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.shutdown()
+
+
+@pytest.fixture
+def fake_model(window, qtbot):
+    from gui_fakes import FakeSegmenter
+
+    seg = FakeSegmenter()
+    with qtbot.waitSignal(window.models.modelReady, timeout=10000):
+        window.use_segmenter(seg, "fake")
+    return seg
