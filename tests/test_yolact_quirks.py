@@ -150,7 +150,7 @@ def test_conf_threshold_is_strict_and_only_gates_priors():
     above = float(np.nextafter(f32(0.05), f32(1)))
     det = _detect_on(boxes, [[at, 0.01], [0.004, above]])
     # prior 0 (max exactly 0.05) never enters NMS; prior 1 enters with BOTH its class scores
-    assert det["box"].tolist() == pytest.approx([[0.5, 0.5, 0.7, 0.7]] * 2)
+    assert torch.allclose(det["box"], torch.tensor([[0.5, 0.5, 0.7, 0.7]] * 2))
     assert det["class"].tolist() == [1, 0]
     assert det["score"].tolist() == [pytest.approx(above), pytest.approx(0.004)]  # 0.004 < 0.05 is output
     assert _detect_on([[0, 0, 0.1, 0.1]], [[at]]) is None
@@ -224,7 +224,7 @@ def test_traditional_nms_uses_plus_one_areas_and_ge():
     scores = torch.tensor([[0.9, 0.8, 0.05]])
     out_b, _, out_c, out_s = traditional_nms(boxes, torch.zeros(3, 1), scores, max_size=550)
     assert out_s.tolist() == [pytest.approx(0.9)] and out_c.tolist() == [0]
-    assert out_b.tolist() == [pytest.approx(a)]
+    assert torch.allclose(out_b, torch.tensor([a]))
 
 
 # --- 9: decoding and box clamping ---------------------------------------------------------------
@@ -258,7 +258,7 @@ def test_postprocess_box_swap_clamp_truncate_in_place_and_empty():
     assert boxes.tolist() == [[20, 0, 60, 35], [55, 5, 100, 10]]
     assert boxes.dtype == torch.int64 and masks.shape == (2, 50, 100)
     # the input dict's boxes were overwritten with the clamped floats
-    assert det["box"].tolist() == pytest.approx([[20.0, 0.0, 60.0, 35.0], [55.5, 5.0, 100.0, 10.0]])
+    assert torch.allclose(det["box"], torch.tensor([[20.0, 0.0, 60.0, 35.0], [55.5, 5.0, 100.0, 10.0]]))
     assert set(masks.unique().tolist()) <= {0.0, 1.0}
     empty = postprocess_reference([None], 100, 50)
     assert len(empty) == 4 and all(e is empty[0] for e in empty) and empty[0].numel() == 0

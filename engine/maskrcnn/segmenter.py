@@ -48,7 +48,8 @@ class MaskRCNNSegmenter(Segmenter):
     # --- inference -------------------------------------------------------------------------
     def _predict(self, image: np.ndarray, trace: bool) -> Prediction:
         height, width = image.shape[:2]
-        tensor = torch.from_numpy(image).to(self.device).permute(2, 0, 1).float().div_(255.0)
+        pixels = np.require(image, requirements=["W"])  # torch warns on read-only arrays; copy those
+        tensor = torch.from_numpy(pixels).to(self.device).permute(2, 0, 1).float().div_(255.0)
         self.model.roi_heads.score_thresh = self.score_thresh
         det, cap = run(self.model, tensor, capture=trace)
         boxes = resize_boxes(det.boxes, det.network_size, (height, width))
