@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPalette, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPalette, QPixmapCache, QWheelEvent
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
 from app.canvas_items import ImageItem
@@ -20,6 +20,7 @@ from app.instance_overlay import InstanceOverlay
 MIN_SCALE = 1 / 64
 MAX_SCALE = 64.0
 WHEEL_STEP = 1.2  # zoom factor per wheel notch (120 eighths of a degree)
+PIXMAP_CACHE_KB = 256 * 1024
 
 
 class CanvasTool(Protocol):
@@ -38,6 +39,9 @@ class ImageCanvas(QGraphicsView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Item caches (photo, mask layer, outlines) live in QPixmapCache; its 10 MB default would
+        # not hold even one full-screen layer, so the caches would be thrown away on every paint.
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
         self.setScene(QGraphicsScene(self))
         self.image_item = ImageItem()
         self.scene().addItem(self.image_item)

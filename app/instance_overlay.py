@@ -15,13 +15,13 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsScene
 
-from app.canvas_items import BoxLabelItem, MaskLayerItem, OutlineItem, contours_path
+from app.canvas_items import BoxLabelItem, HighlightItem, MaskLayerItem, OutlineItem, contours_path
 from app.colors import instance_colors
 from app.overlay import composite_fill, instance_at, prediction_contours
 from engine.masks import CroppedMask
 
-# Z values: photo 0, masks 10, outlines 20, boxes 30; other docks' items can slot in between.
-Z_MASKS, Z_OUTLINES, Z_BOXES = 10.0, 20.0, 30.0
+# Z values: photo 0, masks 10, outlines 20, highlight 25, boxes 30; other items can slot in between.
+Z_MASKS, Z_OUTLINES, Z_HIGHLIGHT, Z_BOXES = 10.0, 20.0, 25.0, 30.0
 
 
 class InstanceOverlay:
@@ -30,8 +30,14 @@ class InstanceOverlay:
     def __init__(self, scene: QGraphicsScene) -> None:
         self.fill = MaskLayerItem()
         self.outlines = OutlineItem()
+        self.highlight = HighlightItem(self.outlines)
         self.boxes = BoxLabelItem()
-        for item, z in ((self.fill, Z_MASKS), (self.outlines, Z_OUTLINES), (self.boxes, Z_BOXES)):
+        for item, z in (
+            (self.fill, Z_MASKS),
+            (self.outlines, Z_OUTLINES),
+            (self.highlight, Z_HIGHLIGHT),
+            (self.boxes, Z_BOXES),
+        ):
             item.setZValue(z)
             scene.addItem(item)
         self.fill.setOpacity(0.5)
@@ -63,8 +69,8 @@ class InstanceOverlay:
         rect = QRectF(0, 0, image_size[1], image_size[0])
         self.outlines.set_outlines([contours_path(c) for c in contours], qcolors, rect)
         self.boxes.set_boxes(boxes, class_names, scores, qcolors, rect)
-        self.outlines.selected = self.boxes.selected = -1
-        self.outlines.hovered = -1
+        self.highlight.selected = self.boxes.selected = -1
+        self.highlight.hovered = -1
         self.set_visible(np.ones(n, bool) if visible is None else visible)
 
     def clear(self) -> None:
@@ -79,6 +85,7 @@ class InstanceOverlay:
         self.composite_count += 1
         self.fill.set_layer(layer.argb, layer.x0, layer.y0)
         self.outlines.set_visible_instances(self._visible)
+        self.highlight.set_visible_instances(self._visible)
         self.boxes.set_visible_instances(self._visible)
 
     # --- display options ---------------------------------------------------------------------------
@@ -86,30 +93,34 @@ class InstanceOverlay:
         self.fill.setOpacity(float(opacity))
 
     def set_show_outlines(self, on: bool) -> None:
-        self.outlines.show_all = on
-        self.outlines.update()
+        self.outlines.setVisible(on)  # hover and selection highlights stay
 
     def set_show_boxes(self, on: bool) -> None:
-        self.boxes.show_boxes = on
-        self.boxes.update()
+        self.boxes.set_flags(boxes=on)
 
     def set_show_labels(self, on: bool) -> None:
-        self.boxes.show_labels = on
-        self.boxes.update()
+        self.boxes.set_flags(labels=on)
 
     def set_show_scores(self, on: bool) -> None:
-        self.boxes.show_scores = on
-        self.boxes.update()
+        self.boxes.set_flags(scores=on)
+
+    @property
+    def selected(self) -> int:
+        return self.highlight.selected
+
+    @property
+    def hovered(self) -> int:
+        return self.highlight.hovered
 
     def set_selected(self, index: int) -> None:
-        self.outlines.selected = self.boxes.selected = index
-        self.outlines.update()
+        self.highlight.selected = self.boxes.selected = index
+        self.highlight.update()
         self.boxes.update()
 
     def set_hovered(self, index: int) -> None:
-        if index != self.outlines.hovered:
-            self.outlines.hovered = index
-            self.outlines.update()
+        if index != self.highlight.hovered:
+            self.highlight.hovered = index
+            self.highlight.update()
 
     # --- queries -----------------------------------------------------------------------------------
     @property

@@ -8,7 +8,7 @@ is ``model([tensor])`` on an already prepared tensor, so predict pays for its nu
 conversion, the compact mask paste and the Instance list; the traced run also pays for its
 bookkeeping. Runs are interleaved (bare, no-trace, trace, bare, ...) so load changes hit all three.
 
-    python bench/bench_maskrcnn_trace.py [--runs 7] [--device cpu|cuda] [--weights random|coco]
+    python bench/bench_maskrcnn_trace.py [--runs 7] [--device cpu|cuda] [--weights random|coco] [--threads N]
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--weights", choices=["random", "coco"], default="random")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     seg = create(

@@ -97,7 +97,15 @@ def counts_to_string(counts: np.ndarray, image_size: tuple[int, int]) -> str:
 
 def string_to_counts(s: str | bytes) -> np.ndarray:
     """Decode a compressed RLE string (``rleFrString``), vectorised; ValueError when malformed."""
-    data = s.encode("ascii", "replace") if isinstance(s, str) else bytes(s)
+    if isinstance(s, str):
+        try:
+            data = s.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"character {s[exc.start]!r} at offset {exc.start} cannot occur in compressed RLE"
+            ) from None
+    else:
+        data = bytes(s)
     if not data:
         raise ValueError("the compressed counts string is empty")
     c = np.frombuffer(data, np.uint8).astype(np.int64) - 48

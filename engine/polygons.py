@@ -86,31 +86,32 @@ def _offset_contour(pts: np.ndarray) -> np.ndarray:
     if n == 1:  # a single pixel: its square
         x, y = pts[0]
         return np.array([[x - 0.5, y - 0.5], [x + 0.5, y - 0.5], [x + 0.5, y + 0.5], [x - 0.5, y + 0.5]])
-    x, y = pts[:, 0], pts[:, 1]
-    signed_area = 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
-    if signed_area < 0:  # make (t_y, -t_x) the outward normal
-        pts = pts[::-1].copy()
-    edge = np.roll(pts, -1, axis=0) - pts  # edge i: pts[i] -> pts[i+1]
-    length = np.hypot(edge[:, 0], edge[:, 1])
-    t = edge / length[:, None]
-    normal = np.stack([t[:, 1], -t[:, 0]], axis=1)
+    nxt = np.arange(1, n + 1) % n
+    prev = np.arange(-1, n - 1)  # -1 wraps to the last vertex
+    signed_area2 = float(np.dot(pts[:, 0], pts[nxt, 1]) - np.dot(pts[nxt, 0], pts[:, 1]))
+    if signed_area2 < 0:  # make (t_y, -t_x) the outward normal
+        pts = pts[::-1]
+    edge = pts[nxt] - pts  # edge i: pts[i] -> pts[i+1]
+    t = edge / np.sqrt((edge * edge).sum(axis=1))[:, None]
+    normal = np.empty_like(t)
+    normal[:, 0], normal[:, 1] = t[:, 1], -t[:, 0]
     # 0.5 px for axis-aligned edges, 0.5/sqrt(2) for diagonal ones: keeps every boundary pixel
     # centre inside and every outside neighbour's centre outside, with the widest margins.
-    dist = 0.5 * np.maximum(np.abs(normal[:, 0]), np.abs(normal[:, 1]))
-    na, nb = np.roll(normal, 1, axis=0), normal  # incoming / outgoing edge at each vertex
-    da, db = np.roll(dist, 1), dist
-    ta, tb = np.roll(t, 1, axis=0), t
-    det = na[:, 0] * nb[:, 1] - na[:, 1] * nb[:, 0]
-    dot = np.sum(ta * tb, axis=1)
+    dist = 0.5 * np.abs(normal).max(axis=1)
+    na, da, ta = normal[prev], dist[prev], t[prev]  # incoming edge at each vertex; outgoing: normal, dist
+    det = na[:, 0] * normal[:, 1] - na[:, 1] * normal[:, 0]
     turning = np.abs(det) > 1e-9
     safe = np.where(turning, det, 1.0)
-    qx = (da * nb[:, 1] - db * na[:, 1]) / safe
-    qy = (na[:, 0] * db - nb[:, 0] * da) / safe
-    straight = ~turning & (dot > 0)
-    qx = np.where(straight, da * na[:, 0], qx)
-    qy = np.where(straight, da * na[:, 1], qy)
-    out = pts + np.stack([qx, qy], axis=1)
-    reverse = np.nonzero(~turning & (dot <= 0))[0]
+    q = np.empty_like(pts)
+    q[:, 0] = (da * normal[:, 1] - dist * na[:, 1]) / safe  # the two offset lines' intersection
+    q[:, 1] = (na[:, 0] * dist - normal[:, 0] * da) / safe
+    if turning.all():
+        return pts + q
+    forward = (ta * t).sum(axis=1) > 0
+    straight = ~turning & forward
+    q[straight] = da[straight, None] * na[straight]
+    out = pts + q
+    reverse = np.flatnonzero(~turning & ~forward)
     if len(reverse) == 0:
         return out
     # A one-pixel-wide spike: the contour turns back on itself. Give it a square cap.
@@ -120,7 +121,7 @@ def _offset_contour(pts: np.ndarray) -> np.ndarray:
         rows.append(out[start:i])
         v = pts[i]
         rows.append((v + da[i] * na[i] + da[i] * ta[i])[None])
-        rows.append((v + db[i] * nb[i] + da[i] * ta[i])[None])
+        rows.append((v + dist[i] * normal[i] + da[i] * ta[i])[None])
         start = i + 1
     rows.append(out[start:])
     return np.concatenate(rows, axis=0)
@@ -148,8 +149,7 @@ def trace_polygons(mask: CroppedMask, tolerance: float = 0.0) -> tuple[list[Poly
         if tolerance > 0 and len(contour) > 3:
             contour = cv2.approxPolyDP(contour, float(tolerance), True)
         pts = contour[:, 0, :].astype(np.float64) + shift
-        poly = _offset_contour(pts)
-        polygons.append([round(float(v), 2) for v in poly.reshape(-1)])
+        polygons.append(np.round(_offset_contour(pts), 2).reshape(-1).tolist())
     return polygons, has_holes
 
 

@@ -397,6 +397,8 @@ class Project:
         from engine.labelme_io import looks_like_labelme, plan_labelme_import
 
         path = Path(path)
+        if path.absolute() in (self.annotations_path, self.autosave_path):
+            raise AnnotationError(f"{path} is this project's own annotations file; nothing was imported.")
         if path.is_dir():
             return plan_labelme_import(path, self, skip={self.annotations_path, self.autosave_path})
         data = read_json(path)

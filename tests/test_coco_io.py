@@ -19,6 +19,7 @@ from pycocotools.cocoeval import COCOeval
 
 from engine.annotations import AnnotatedInstance, ClassList, ImageAnnotations
 from engine.coco_io import (
+    ExportCancelled,
     build_coco,
     counts_to_string,
     cropped_from_counts,
@@ -149,6 +150,7 @@ def test_rle_codec_large_counts_and_negative_deltas():
         ({"size": [H, W], "counts": []}, "empty"),
         ({"size": [H, W], "counts": "ab{"}, "cannot occur"),
         ({"size": [H, W], "counts": "0o"}, "ends in the middle"),
+        ({"size": [H, W], "counts": "PP\u00e9"}, "cannot occur"),
         ({"size": [H, W], "counts": 12}, "string or a list"),
         ({"size": [H, W], "counts": "PP0"}, "add up to"),
     ],
@@ -238,8 +240,13 @@ def test_export_loads_in_pycocotools_and_self_evaluation_gives_ap_1(tmp_path, mo
     for ann in gt.loadAnns(gt.getAnnIds()):
         rle = gt.annToRLE(ann)
         results.append(
-            {"image_id": ann["image_id"], "category_id": ann["category_id"], "segmentation": rle,
-             "bbox": ann["bbox"], "score": 1.0}
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "segmentation": rle,
+                "bbox": ann["bbox"],
+                "score": 1.0,
+            }
         )
     for iou_type in ("segm", "bbox"):
         dt = _quiet(gt.loadRes, copy.deepcopy(results))
@@ -321,9 +328,18 @@ def test_uncompressed_rle_and_iscrowd_are_imported():
         "images": [{"id": 1, "file_name": "a.png", "width": W, "height": H}],
         "categories": [{"id": 5, "name": "crowd"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 5, "iscrowd": 1,
-             "segmentation": {"size": [H, W], "counts": [40 * H + 30, 30, H - 30, 30] + [H - 30, 30] * 48
-                              + [H * W - (40 * H + 30) - 30 * 50 - (H - 30) * 49]}}
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 5,
+                "iscrowd": 1,
+                "segmentation": {
+                    "size": [H, W],
+                    "counts": [40 * H + 30, 30, H - 30, 30]
+                    + [H - 30, 30] * 48
+                    + [H * W - (40 * H + 30) - 30 * 50 - (H - 30) * 49],
+                },
+            }
         ],
     }
     ds = parse_coco(coco)
@@ -354,10 +370,14 @@ def _mutations():
         (m(lambda c: c["annotations"][0].pop("segmentation")), "box-only"),
         (m(lambda c: c["annotations"][0].update(segmentation=5)), "must be an RLE object or a list"),
         (m(lambda c: c["annotations"][0].update(iscrowd=2)), "'iscrowd' must be 0 or 1"),
-        (m(lambda c: c["annotations"][0]["segmentation"].update(size=[H, W + 1])),
-         "annotations[0] (id 1).segmentation: RLE size"),
-        (m(lambda c: c["annotations"][1].update(segmentation=[[1, 1, 5, 5]])),
-         "annotations[1] (id 2).segmentation[0]: a polygon needs at least 3 points"),
+        (
+            m(lambda c: c["annotations"][0]["segmentation"].update(size=[H, W + 1])),
+            "annotations[0] (id 1).segmentation: RLE size",
+        ),
+        (
+            m(lambda c: c["annotations"][1].update(segmentation=[[1, 1, 5, 5]])),
+            "annotations[1] (id 2).segmentation[0]: a polygon needs at least 3 points",
+        ),
         (m(lambda c: c["annotations"][1].update(segmentation=[[1, 1, 5, 5, "x", 3]])), "finite numbers"),
         (m(lambda c: c["annotations"][1].update(segmentation=[[1, 1, 5, 5, 7]])), "even number"),
     ]
@@ -384,7 +404,7 @@ def test_all_problems_are_listed_at_once():
     "content, match",
     [
         (b"", "empty"),
-        (b"{\"images\": [", "not valid JSON (line 1"),
+        (b'{"images": [', "not valid JSON (line 1"),
         (b"\xff\xfe\x00x", "not UTF-8"),
         (b"[]", "results"),
         (b"42", "expected a JSON object"),
@@ -484,3 +504,20 @@ def test_import_merges_classes_and_replace_mode(tmp_path):
     assert project.annotations("img_0.png").ids() == [1, 2, 3, 4]
     summary = project.import_file(path, replace=True)
     assert project.annotations("img_0.png").ids() == [1, 2, 3] and summary.replaced
+
+
+def test_export_reports_progress_and_can_be_cancelled(tmp_path):
+    images = _make_images(n_images=3, per_image=1)
+    classes = ClassList.from_names(["cat", "dog", "bird"])
+    seen = []
+    export_coco(tmp_path / "a.json", images, classes, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # stop before the second image
+
+    with pytest.raises(ExportCancelled):
+        export_coco(tmp_path / "b.json", images, classes, cancel=cancel)
+    assert not (tmp_path / "b.json").exists()

@@ -348,11 +348,18 @@ def test_cli_errors_are_reported_and_nothing_changes(tmp_path, capsys):
     assert "bad.json" in err and "annotations[0] (id 1)" in err
     elsewhere = tmp_path / "elsewhere.json"
     elsewhere.write_text(
-        json.dumps({"images": [{"id": 1, "file_name": "zzz.png", "width": 4, "height": 4}], "annotations": [],
-                    "categories": []})
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "zzz.png", "width": 4, "height": 4}],
+                "annotations": [],
+                "categories": [],
+            }
+        )
     )
     assert cli_main(["import", str(elsewhere), "--images", str(tmp_path)]) == 1
     assert "none of its 1 images were found" in capsys.readouterr().err
     assert cli_main(["import", str(tmp_path / "a.png"), "--images", str(tmp_path)]) == 1
+    assert cli_main(["import", str(project.annotations_path), "--images", str(tmp_path)]) == 1
+    assert "own annotations file" in capsys.readouterr().err
     assert cli_main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.json")]) == 1
     assert project.annotations_path.read_bytes() == before

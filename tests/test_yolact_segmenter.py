@@ -33,6 +33,7 @@ def _detecting(seg, seed: int = 0):
     with torch.no_grad():
         bias = seg.model.prediction_layers[0].conf_layer.bias.view(3, c)
         bias[:, 1:] = torch.rand(c - 1) * 3
+        bias[:, 1 + torch.randperm(c - 1)[:5]] += 4  # a few strong classes, even among 80
         seg.model.prediction_layers[0].mask_layer.bias.normal_(0, 1.0)
     return seg
 
@@ -170,18 +171,20 @@ def test_trace_stages_are_consistent_and_recompose(tiny4):
 
     # recompose with every prototype on: the trace's stages and the instance mask again
     k = 0
-    full = recompose_mask(tr, k, np.ones(32, bool))
+    full = recompose_mask(tr, k, np.ones(32, bool), image_mask=True)
     np.testing.assert_allclose(full["assembled"], tr.assembled[k], atol=1e-5)
     np.testing.assert_allclose(full["cropped"], tr.cropped[k], atol=1e-6)
+    same = full["mask"].to_full() == pred.instances[k].mask.to_full()
+    assert same.mean() > 0.999  # equal up to matmul rounding at the 0.5 boundary
     # without prototypes 0..15 the combination only uses 16..31
     enabled = np.arange(32) >= 16
-    part = recompose_mask(tr, k, enabled)
+    part = recompose_mask(tr, k, enabled, image_mask=True)
     want = tr.prototypes[..., 16:] @ tr.coefficients[k, 16:]
     np.testing.assert_allclose(part["assembled"], want, atol=1e-5)
     assert np.array_equal(part["sigmoid"], torch.sigmoid(torch.from_numpy(part["assembled"])).numpy())
     assert part["mask"].image_size == (120, 160)
     # none enabled: logits 0, sigmoid 0.5, which is not > 0.5: empty mask
-    none = recompose_mask(tr, k, np.zeros(32, bool))
+    none = recompose_mask(tr, k, np.zeros(32, bool), image_mask=True)
     assert np.all(none["assembled"] == 0) and np.all(none["sigmoid"] == 0.5) and none["mask"].area == 0
     with pytest.raises(ValueError):
         recompose_mask(tr, k, np.ones(5, bool))
@@ -210,10 +213,12 @@ def test_recompose_is_fast_at_550():
     times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        out = recompose_mask(tr, 7, enabled)
+        out = recompose_mask(tr, 7, enabled)  # the three prototype-resolution stages
         times.append(time.perf_counter() - t0)
-    assert out["mask"].area > 0
+    assert out["cropped"].shape == (138, 138) and out["cropped"].max() > 0
     assert min(times) < 0.05, times
+    with_mask = recompose_mask(tr, 7, enabled, image_mask=True)["mask"]  # + the 600x800 mask
+    assert with_mask.area > 0 and with_mask.image_size == (600, 800)
 
 
 def test_missing_official_weights_name_file_and_folder(tmp_path, monkeypatch):

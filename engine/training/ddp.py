@@ -38,6 +38,12 @@ class DistContext:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return bool(t.item())
 
+    def sync_buffers(self, module: nn.Module) -> None:
+        """Copy rank 0's buffers (BatchNorm running statistics) to every rank. DDP broadcasts them
+        before each forward; after the last one the ranks differ until this is called."""
+        for buf in module.buffers():
+            dist.broadcast(buf, 0)
+
     def _device(self) -> torch.device:
         return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
 

@@ -313,6 +313,8 @@ class Trainer:
                     )
                 )
             del it, loader
+            if self.dist is not None:
+                self.dist.sync_buffers(seg.model)
             if cancelled:
                 break
             finished_epoch = iteration >= (epoch + 1) * per_epoch

@@ -168,7 +168,7 @@ def upsample_columns(
     band = cropped.new_zeros((band_rows, cropped.shape[1]))
     band[: r1 - r0] = cropped[r0:r1]
     wide = _resize(band, (band_rows, w))[: r1 - r0]
-    nz = torch.nonzero(wide.ne(0).any(0)).flatten()
+    nz = torch.nonzero(wide.amax(0) > 0).flatten()  # values are >= 0: sigmoid times a 0/1 crop
     if nz.numel() == 0:
         return None
     xa, xb = int(nz[0]), int(nz[-1]) + 1
@@ -189,11 +189,13 @@ def upsample_mask(
         return empty
     xa, values = strip
     bits = values.gt(0.5)
-    nzr = torch.nonzero(bits.any(1)).flatten()
-    if nzr.numel() == 0:
+    rows_on = torch.nonzero(bits.any(1)).flatten()
+    if rows_on.numel() == 0:
         return empty
-    ya, yb = int(nzr[0]), int(nzr[-1]) + 1
-    return CroppedMask(xa, ya, bits[ya:yb].cpu().numpy(), image_size).tight()
+    cols_on = torch.nonzero(bits.any(0)).flatten()
+    ya, yb = int(rows_on[0]), int(rows_on[-1]) + 1
+    ca, cb = int(cols_on[0]), int(cols_on[-1]) + 1
+    return CroppedMask(xa + ca, ya, bits[ya:yb, ca:cb].cpu().numpy(), image_size)
 
 
 def instance_masks(assembled: AssembledMasks, image_size: tuple[int, int]) -> list[CroppedMask]:

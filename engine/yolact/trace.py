@@ -110,7 +110,7 @@ def build_trace(
 
 
 def recompose_mask(
-    trace: YolactTrace, det_index: int, enabled_prototypes: np.ndarray | list[bool], image_mask: bool = True
+    trace: YolactTrace, det_index: int, enabled_prototypes: np.ndarray | list[bool], image_mask: bool = False
 ) -> dict[str, np.ndarray | CroppedMask]:
     """Recompute detection ``det_index``'s mask stages using only the enabled prototypes.
 

@@ -99,7 +99,7 @@ def test_outlines_toggle(shown):
     inst = pred.instances[1]  # a rectangle: its left edge column is an outline
     x0, y0 = inst.mask.x0, inst.mask.y0
     y = y0 + inst.mask.bits.shape[0] // 2
-    window.canvas.overlay.boxes.show_labels = window.canvas.overlay.boxes.show_scores = False
+    window.canvas.overlay.boxes.set_flags(labels=False, scores=False)
     on = _pixel(window, x0, y)
     window.actions_.show_outlines.setChecked(False)
     off = _pixel(window, x0, y)
@@ -135,7 +135,7 @@ def test_hover_shows_class_and_score(shown):
     _move(window, *_centre(pred, 1))
     assert window.hover_label.text() == "#2 block  0.70"
     assert "block" in window.canvas.viewport().toolTip()
-    assert window.canvas.overlay.outlines.hovered == 1
+    assert window.canvas.overlay.hovered == 1
     _move(window, 1, 1)
     assert window.hover_label.text() == ""
 
@@ -147,14 +147,14 @@ def test_click_selects_and_list_follows(shown, qtbot):
     assert blocker.args == [1]
     assert window.selected_instance == 1
     assert window.instance_list.selected_index() == 1
-    assert window.canvas.overlay.outlines.selected == 1
+    assert window.canvas.overlay.selected == 1
     # Selecting in the list selects on the canvas.
     tree = window.instance_list.tree
     with qtbot.waitSignal(window.instanceSelected) as blocker:
         rect = tree.visualItemRect(window.instance_list.row(0))
         qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center() + QPoint(30, 0))
     assert blocker.args == [0]
-    assert window.canvas.overlay.outlines.selected == 0
+    assert window.canvas.overlay.selected == 0
     # A click on no instance clears the selection.
     with qtbot.waitSignal(window.instanceSelected) as blocker:
         _click(window, 1, 1)
