@@ -14,13 +14,13 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
-    QFontMetricsF,
     QImage,
     QPainter,
     QPainterPath,
     QPen,
-    QPixmap,
     QPolygonF,
+    QStaticText,
+    QTransform,
 )
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
@@ -234,30 +234,10 @@ def _cosmetic(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.Soli
 MIN_LABELLED_BOX = 16.0  # device pixels: smaller boxes get no label (hovering shows it)
 
 
-def label_chip(text: str, color: QColor, font: QFont, dpr: float) -> QPixmap:
-    """A rounded chip in the instance colour with ``text`` in black or white, whichever reads better."""
-    metrics = QFontMetricsF(font)
-    pad = 3.0
-    w = metrics.horizontalAdvance(text) + 2 * pad
-    h = metrics.height() + pad
-    pm = QPixmap(max(int(math.ceil(w * dpr)), 1), max(int(math.ceil(h * dpr)), 1))
-    pm.setDevicePixelRatio(dpr)
-    pm.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(color)
-    p.drawRoundedRect(QRectF(0, 0, w, h), 2.0, 2.0)
-    p.setFont(font)
-    p.setPen(QColor(*readable_text_rgb((color.red(), color.green(), color.blue()))))
-    p.drawText(QRectF(0, 0, w, h), Qt.AlignmentFlag.AlignCenter, text)
-    p.end()
-    return pm
-
-
 class BoxLabelItem(QGraphicsItem):
-    """Boxes and class/score label chips. Chips are drawn in device pixels (constant size at any zoom)
-    from pixmaps rendered once per prediction, since laying out 100 texts per repaint is slow."""
+    """Boxes and class/score label chips. Chips are drawn in device pixels (constant size at any zoom):
+    a filled rectangle plus a QStaticText laid out once per prediction (laying out 100 texts on
+    every repaint, or antialiased rounded chips, would cost tens of milliseconds)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -267,7 +247,7 @@ class BoxLabelItem(QGraphicsItem):
         self._colors: list[QColor] = []
         self._visible = np.zeros(0, bool)
         self._rect = QRectF()
-        self._chips: dict[int, QPixmap] = {}
+        self._texts: dict[int, QStaticText] = {}
         self.show_boxes = True
         self.show_labels = True
         self.show_scores = True
@@ -289,7 +269,7 @@ class BoxLabelItem(QGraphicsItem):
         self._colors = colors
         self._visible = np.ones(len(self._boxes), bool)
         self._rect = QRectF(image_rect)
-        self._chips.clear()
+        self._texts.clear()
         self.update()
 
     def set_visible_instances(self, visible: np.ndarray) -> None:
@@ -302,7 +282,7 @@ class BoxLabelItem(QGraphicsItem):
         if labels is not None or scores is not None:
             self.show_labels = self.show_labels if labels is None else labels
             self.show_scores = self.show_scores if scores is None else scores
-            self._chips.clear()  # the text changed
+            self._texts.clear()  # the text changed
         self.update()
 
     def label_text(self, i: int) -> str:
@@ -316,12 +296,13 @@ class BoxLabelItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
 
-    def _chip(self, i: int, dpr: float) -> QPixmap:
-        chip = self._chips.get(i)
-        if chip is None or chip.devicePixelRatio() != dpr:
-            chip = label_chip(self.label_text(i), self._colors[i], self.font, dpr)
-            self._chips[i] = chip
-        return chip
+    def _text(self, i: int) -> QStaticText:
+        text = self._texts.get(i)
+        if text is None:
+            text = self._texts[i] = QStaticText(self.label_text(i))
+            text.setTextFormat(Qt.TextFormat.PlainText)
+            text.prepare(QTransform(), self.font)
+        return text
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         if not (self.show_boxes or self.show_labels or self.show_scores) or not len(self._boxes):
@@ -338,19 +319,25 @@ class BoxLabelItem(QGraphicsItem):
             return
         transform = painter.worldTransform()
         device_bounds = transform.mapRect(self._rect)
-        dpr = painter.device().devicePixelRatioF() if painter.device() is not None else 1.0
         painter.save()
         painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setFont(self.font)
+        pad_x, pad_y = 3.0, 1.0
         for i in order:
             x1, y1, x2, y2 = (float(v) for v in self._boxes[i])
             on_screen = transform.mapRect(QRectF(x1, y1, x2 - x1, y2 - y1))
             if i != self.selected and min(on_screen.width(), on_screen.height()) < MIN_LABELLED_BOX:
                 continue
-            chip = self._chip(i, dpr)
-            w, h = chip.width() / dpr, chip.height() / dpr
+            text = self._text(i)
+            size = text.size()
+            w, h = size.width() + 2 * pad_x, size.height() + 2 * pad_y
             x, y = on_screen.left(), on_screen.top() - h  # above the box, or inside at the image's top
             if y < device_bounds.top():
                 y = on_screen.top()
             x = min(max(x, device_bounds.left()), device_bounds.right() - w)
-            painter.drawPixmap(QPointF(x, y), chip)
+            color = self._colors[i]
+            painter.fillRect(QRectF(x, y, w, h), color)
+            painter.setPen(QColor(*readable_text_rgb((color.red(), color.green(), color.blue()))))
+            painter.drawStaticText(QPointF(x + pad_x, y + pad_y), text)
         painter.restore()

@@ -20,10 +20,13 @@ def instance_rgb(index: int) -> tuple[int, int, int]:
     return round(r * 255), round(g * 255), round(b * 255)
 
 
+_TABLE = np.array([instance_rgb(i) for i in range(512)], dtype=np.uint8)
+
+
 def instance_colors(n: int) -> np.ndarray:
     """``(n, 3)`` uint8 RGB colours for instances ``0..n-1``."""
-    if n == 0:
-        return np.zeros((0, 3), np.uint8)
+    if n <= len(_TABLE):
+        return _TABLE[:n].copy()
     return np.array([instance_rgb(i) for i in range(n)], dtype=np.uint8)
 
 

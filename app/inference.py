@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from app.instance_overlay import PreparedOverlay, prepare_overlay
 from app.jobs import JobThread
 from app.model_catalog import LoadRequest, ModelChoice, build_segmenter
-from app.overlay import prediction_contours
 
 
 def default_torch_threads() -> int:
@@ -32,7 +32,7 @@ class PredictionResult:
 
     path: str
     prediction: object  # engine.segmenter.Prediction
-    contours: list  # per instance, list of (K, 2) float32 outline arrays
+    overlay: PreparedOverlay  # outlines, areas and the mask layer, computed here, not on the GUI thread
     seconds_total: float  # request to result, including image decoding and outlines
     job_id: int
 
@@ -67,19 +67,22 @@ class InferenceWorker(QObject):
     def load_model(self, request: LoadRequest) -> None:
         self._submit(lambda: self._load(request))
 
-    def predict(self, path: str, image: np.ndarray | None = None) -> int:
-        """Queue one prediction; ``image`` (RGB) saves decoding the file again. Returns the job id."""
+    def predict(self, path: str, image: np.ndarray | None = None, threshold: float | None = None) -> int:
+        """Queue one prediction; ``image`` (RGB) saves decoding the file again. Returns the job id.
+
+        ``threshold``: the GUI's score threshold, so the mask layer can be composited here already.
+        """
         job_id = self._next_id()
-        self._submit(lambda: self._predict_one(path, image, job_id))
+        self._submit(lambda: self._predict_one(path, image, job_id, threshold))
         return job_id
 
-    def predict_folder(self, paths: list[str]) -> int:
+    def predict_folder(self, paths: list[str], threshold: float | None = None) -> int:
         """Queue predictions for ``paths`` as one cancellable job with progress. Returns the job id."""
         job_id = self._next_id()
         token = threading.Event()
         with self._lock:
             self._cancel_tokens.add(token)
-        self._submit(lambda: self._predict_many(list(paths), job_id, token))
+        self._submit(lambda: self._predict_many(list(paths), job_id, token, threshold))
         return job_id
 
     def cancel(self) -> None:
@@ -148,7 +151,7 @@ class InferenceWorker(QObject):
         self._segmenter = segmenter
         self._emit(self.modelLoaded, request.choice, segmenter)
 
-    def _run(self, path: str, image: np.ndarray | None, job_id: int) -> PredictionResult:
+    def _run(self, path: str, image: np.ndarray | None, job_id: int, threshold: float | None) -> PredictionResult:
         start = time.perf_counter()
         if self._segmenter is None:
             from engine.errors import WeightsError
@@ -159,14 +162,18 @@ class InferenceWorker(QObject):
 
             image = load_image(path).rgb
         prediction = self._segmenter.predict(image)
-        contours = prediction_contours([inst.mask for inst in prediction.instances])
-        return PredictionResult(path, prediction, contours, time.perf_counter() - start, job_id)
+        masks = [inst.mask for inst in prediction.instances]
+        visible = None
+        if threshold is not None:
+            visible = np.array([inst.score >= threshold for inst in prediction.instances], bool)
+        overlay = prepare_overlay(masks, prediction.image_size, visible)
+        return PredictionResult(path, prediction, overlay, time.perf_counter() - start, job_id)
 
-    def _predict_one(self, path: str, image: np.ndarray | None, job_id: int) -> None:
+    def _predict_one(self, path: str, image: np.ndarray | None, job_id: int, threshold: float | None) -> None:
         from engine.errors import MaskScopeError
 
         try:
-            result = self._run(path, image, job_id)
+            result = self._run(path, image, job_id, threshold)
         except MaskScopeError as exc:
             self._emit(self.predictionFailed, path, str(exc))
             return
@@ -175,7 +182,7 @@ class InferenceWorker(QObject):
             return
         self._emit(self.predictionReady, result)
 
-    def _predict_many(self, paths: list[str], job_id: int, cancel: threading.Event) -> None:
+    def _predict_many(self, paths: list[str], job_id: int, cancel: threading.Event, threshold: float | None) -> None:
         from engine.errors import MaskScopeError
 
         total = len(paths)
@@ -185,7 +192,7 @@ class InferenceWorker(QObject):
                 break
             self._emit(self.progress, done, total, path)
             try:
-                self._emit(self.predictionReady, self._run(path, None, job_id))
+                self._emit(self.predictionReady, self._run(path, None, job_id, threshold))
             except MaskScopeError as exc:
                 self._emit(self.predictionFailed, path, str(exc))
                 if self._segmenter is None:

@@ -9,19 +9,52 @@ Refresh costs, by what changed:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPainterPath
 from PySide6.QtWidgets import QGraphicsScene
 
 from app.canvas_items import BoxLabelItem, HighlightItem, MaskLayerItem, OutlineItem, contours_path
 from app.colors import instance_colors
-from app.overlay import composite_fill, instance_at, prediction_contours
+from app.overlay import FillLayer, composite_fill, instance_at, prediction_contours
 from engine.masks import CroppedMask
 
 # Z values: photo 0, masks 10, outlines 20, highlight 25, boxes 30; other items can slot in between.
 Z_MASKS, Z_OUTLINES, Z_HIGHLIGHT, Z_BOXES = 10.0, 20.0, 25.0, 30.0
+
+
+@dataclass
+class PreparedOverlay:
+    """What showing a prediction needs that can be computed off the GUI thread (in the worker).
+
+    ``fill`` is the mask layer composited for ``fill_visible``; it is used once, when the result
+    arrives, if the visible set still matches, and then dropped (it can be large).
+    """
+
+    contours: list  # per instance, list of (K, 2) float32 outlines in image coordinates
+    paths: list[QPainterPath]
+    areas: np.ndarray  # int64 pixel count per instance
+    fill: FillLayer | None = None
+    fill_visible: np.ndarray | None = None
+
+
+def prepare_overlay(
+    masks: Sequence[CroppedMask], image_size: tuple[int, int], visible: np.ndarray | None
+) -> PreparedOverlay:
+    """Outlines, their painter paths, areas and (for ``visible``) the composited mask layer.
+
+    QPainterPath and numpy work only: safe in a worker thread.
+    """
+    contours = prediction_contours(masks)
+    paths = [contours_path(c) for c in contours]
+    areas = np.array([int(np.count_nonzero(m.bits)) for m in masks], np.int64)
+    fill = None
+    if visible is not None:
+        order = [int(i) for i in np.flatnonzero(visible)[::-1]]
+        fill = composite_fill(masks, instance_colors(len(masks)), order, image_size)
+    return PreparedOverlay(contours, paths, areas, fill, None if visible is None else np.asarray(visible, bool))
 
 
 class InstanceOverlay:
@@ -55,23 +88,29 @@ class InstanceOverlay:
         class_names: list[str],
         scores: np.ndarray,
         image_size: tuple[int, int],
-        contours: list | None = None,
+        prepared: PreparedOverlay | None = None,
         visible: np.ndarray | None = None,
     ) -> None:
-        """Show these instances (index order = colour order). ``contours`` may come precomputed."""
+        """Show these instances (index order = colour order); ``prepared`` may come from a worker."""
         self._masks = list(masks)
         self._image_size = image_size
         n = len(self._masks)
         self._colors_rgb = instance_colors(n)
         qcolors = [QColor(int(r), int(g), int(b)) for r, g, b in self._colors_rgb]
-        if contours is None or len(contours) != n:
-            contours = prediction_contours(self._masks)
+        if prepared is None or len(prepared.paths) != n:
+            prepared = prepare_overlay(self._masks, image_size, None)
         rect = QRectF(0, 0, image_size[1], image_size[0])
-        self.outlines.set_outlines([contours_path(c) for c in contours], qcolors, rect)
+        self.outlines.set_outlines(prepared.paths, qcolors, rect)
         self.boxes.set_boxes(boxes, class_names, scores, qcolors, rect)
         self.highlight.selected = self.boxes.selected = -1
         self.highlight.hovered = -1
-        self.set_visible(np.ones(n, bool) if visible is None else visible)
+        visible = np.ones(n, bool) if visible is None else np.asarray(visible, bool)
+        fill = prepared.fill
+        if fill is not None and prepared.fill_visible is not None and np.array_equal(prepared.fill_visible, visible):
+            self._visible = visible.copy()
+            self._apply_fill(fill)  # composited by the worker for exactly this visible set
+        else:
+            self.set_visible(visible)
 
     def clear(self) -> None:
         self.set_instances([], np.zeros((0, 4), np.float32), [], np.zeros(0, np.float32), self._image_size)
@@ -81,8 +120,10 @@ class InstanceOverlay:
         self._visible = np.asarray(visible, bool).copy()
         # Highest score (lowest index) painted last, so it is on top, matching hit testing.
         order = [int(i) for i in np.flatnonzero(self._visible)[::-1]]
-        layer = composite_fill(self._masks, self._colors_rgb, order, self._image_size)
         self.composite_count += 1
+        self._apply_fill(composite_fill(self._masks, self._colors_rgb, order, self._image_size))
+
+    def _apply_fill(self, layer: FillLayer) -> None:
         self.fill.set_layer(layer.argb, layer.x0, layer.y0)
         self.outlines.set_visible_instances(self._visible)
         self.highlight.set_visible_instances(self._visible)

@@ -23,6 +23,7 @@ from app.icons import app_icon
 from app.image_loader import DisplayImage, ImageCache, ImageLoader, normalise_path
 from app.inference import InferenceWorker, PredictionResult
 from app.instance_list import InstanceListDock
+from app.instance_overlay import PreparedOverlay, prepare_overlay
 from app.model_controller import ModelController
 from app.overlay_controls import OverlayControlsDock
 from app.settings import AppSettings
@@ -55,7 +56,7 @@ class MainWindow(QMainWindow):
         self._current_path: str | None = None
         self._display: DisplayImage | None = None  # the decoded current image, once loaded
         self.predictions: dict[str, object] = {}  # path -> engine Prediction
-        self._contours: dict[str, list] = {}
+        self._prepared: dict[str, PreparedOverlay] = {}  # path -> outlines/areas (from the worker)
         self._prediction_model: dict[str, str] = {}  # path -> model key that made it
         self._user_visible: dict[str, np.ndarray] = {}  # path -> per-instance show/hide
         self._selected = -1
@@ -132,6 +133,10 @@ class MainWindow(QMainWindow):
     def current_prediction(self):
         return self.predictions.get(self._current_path) if self._current_path else None
 
+    def _shown_prediction(self):
+        """The current prediction when its image is on screen (not while the next image loads)."""
+        return self.current_prediction if self.current_image is not None else None
+
     @property
     def selected_instance(self) -> int:
         return self._selected
@@ -152,14 +157,21 @@ class MainWindow(QMainWindow):
         """Per-file marks in the file list (``predicted``, ``annotated``, ``error``)."""
         self.file_list.set_state(normalise_path(path), **marks)
 
-    def set_prediction(self, path: str, prediction, contours: list | None = None, model_key: str = "") -> None:
-        """Store ``prediction`` for ``path`` and show it if ``path`` is current."""
+    def set_prediction(
+        self, path: str, prediction, prepared: PreparedOverlay | None = None, model_key: str = ""
+    ) -> None:
+        """Store ``prediction`` for ``path`` and show it if ``path`` is current.
+
+        ``prepared`` (outlines, areas, mask layer) comes from the worker; without it, it is computed here.
+        """
         path = normalise_path(path)
         self.predictions[path] = prediction
-        if contours is not None:
-            self._contours[path] = contours
+        if prepared is not None and len(prepared.paths) == len(prediction.instances):
+            if path != self._current_path:
+                prepared.fill = None  # composited for display now; not kept for images not on screen
+            self._prepared[path] = prepared
         else:
-            self._contours.pop(path, None)
+            self._prepared.pop(path, None)
         self._prediction_model[path] = model_key
         self._user_visible[path] = np.ones(len(prediction.instances), bool)
         self.file_list.set_state(path, predicted=True, error=None)
@@ -273,6 +285,9 @@ class MainWindow(QMainWindow):
         if cached is not None:
             self._display_image(cached)
         else:
+            # The previous photo stays up until the new one is decoded (no flash), but its masks
+            # go at once: they belong to another image.
+            self._show_prediction()
             self.statusBar().showMessage(f"Loading {Path(path).name}\u2026")
             self.loader.request(path)
 
@@ -362,7 +377,7 @@ class MainWindow(QMainWindow):
     # Prediction display, threshold, visibility and selection
     # ------------------------------------------------------------------------------------------------
     def _show_prediction(self) -> None:
-        pred = self.current_prediction if self._display is not None else None
+        pred = self._shown_prediction()
         self._selected = -1
         if pred is None or self._display is None:
             self.canvas.overlay.clear()
@@ -376,12 +391,15 @@ class MainWindow(QMainWindow):
             boxes = np.array([inst.box for inst in instances], np.float32).reshape(-1, 4)
             names = [pred.class_name(inst) for inst in instances]
             scores = np.array([inst.score for inst in instances], np.float32)
-            areas = np.array([inst.area for inst in instances], np.int64)
             user = self._user_visible.setdefault(path, np.ones(len(instances), bool))
+            prepared = self._prepared.get(path)
+            if prepared is None:
+                prepared = self._prepared[path] = prepare_overlay(masks, self._display.size, None)
             self.canvas.overlay.set_instances(
-                masks, boxes, names, scores, self._display.size, self._contours.get(path), self._visible_mask()
+                masks, boxes, names, scores, self._display.size, prepared, self._visible_mask()
             )
-            self.instance_list.set_instances(names, scores, areas, self.canvas.overlay.colors, user)
+            prepared.fill = None  # used once; the overlay item holds the layer now
+            self.instance_list.set_instances(names, scores, prepared.areas, self.canvas.overlay.colors, user)
             self.instance_list.set_above_threshold(scores >= self.score_threshold)
         self.canvas.setToolTip("")
         self._update_instance_actions()
@@ -389,7 +407,7 @@ class MainWindow(QMainWindow):
         self.instanceSelected.emit(-1)
 
     def _scores(self) -> np.ndarray:
-        pred = self.current_prediction
+        pred = self._shown_prediction()
         if pred is None:
             return np.zeros(0, np.float32)
         return np.array([inst.score for inst in pred.instances], np.float32)
@@ -407,7 +425,7 @@ class MainWindow(QMainWindow):
             self.overlay_controls.threshold_slider.setValue(round(threshold * 100))
             return  # the slider's signal comes back here
         self.settings.set("overlay/threshold", threshold)
-        if self.current_prediction is None or self._display is None:
+        if self._shown_prediction() is None:
             return
         visible = self._visible_mask()
         self.canvas.overlay.set_visible(visible)
@@ -428,19 +446,16 @@ class MainWindow(QMainWindow):
         user = self._user_visible.get(path)
         if user is None or not 0 <= index < len(user):
             return
-        user[index] = visible
-        row = self.instance_list.row(index)
-        want = Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked
-        if row.checkState(0) != want:
-            self.instance_list.tree.blockSignals(True)
-            row.setCheckState(0, want)
-            self.instance_list.tree.blockSignals(False)
+        user[index] = visible  # the instance list reads this same array
+        if self._shown_prediction() is None:
+            return  # applied when the image is on screen
+        self.instance_list.refresh_checks()
         self.canvas.overlay.set_visible(self._visible_mask())
         if not visible and index == self._selected:
             self.select_instance(-1)
 
     def show_all_instances(self) -> None:
-        pred = self.current_prediction
+        pred = self._shown_prediction()
         if pred is None:
             return
         for i in range(len(pred.instances)):
@@ -452,7 +467,7 @@ class MainWindow(QMainWindow):
 
     def select_instance(self, index: int) -> None:
         """Select instance ``index`` (-1: none) in the canvas and the list; emits ``instanceSelected``."""
-        pred = self.current_prediction
+        pred = self._shown_prediction()
         if pred is None or not 0 <= index < len(pred.instances):
             index = -1
         if index == self._selected:
@@ -469,14 +484,14 @@ class MainWindow(QMainWindow):
         self.instanceSelected.emit(index)
 
     def _center_on_instance(self, index: int) -> None:
-        pred = self.current_prediction
+        pred = self._shown_prediction()
         if pred is None or not 0 <= index < len(pred.instances):
             return
         x1, y1, x2, y2 = (float(v) for v in pred.instances[index].box)
         self.canvas.centerOn((x1 + x2) / 2, (y1 + y2) / 2)
 
     def _on_hover(self, index: int) -> None:
-        pred = self.current_prediction
+        pred = self._shown_prediction()
         if pred is None or index < 0 or index >= len(pred.instances):
             self.canvas.viewport().setToolTip("")
             self.hover_label.setText("")
@@ -503,7 +518,7 @@ class MainWindow(QMainWindow):
             return
         self._run_started[path] = time.perf_counter()
         self.statusBar().showMessage(f"Running on {Path(path).name}\u2026")
-        self.worker.predict(path, image)
+        self.worker.predict(path, image, self.score_threshold)
 
     def run_folder(self) -> None:
         """Run on every image of the file list (skipping those the current model already did)."""
@@ -524,7 +539,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.show()
         self.cancel_button.show()
         self.actions_.cancel.setEnabled(True)
-        self.worker.predict_folder(todo)
+        self.worker.predict_folder(todo, self.score_threshold)
 
     def cancel_folder_run(self) -> None:
         self.worker.cancel()
@@ -538,7 +553,7 @@ class MainWindow(QMainWindow):
     def _on_prediction_ready(self, result: PredictionResult) -> None:
         pred = result.prediction
         key = self.models.active.key if self.models.active else ""
-        self.set_prediction(result.path, pred, result.contours, key)
+        self.set_prediction(result.path, pred, result.overlay, key)
         started = self._run_started.pop(result.path, None)
         total = time.perf_counter() - started if started is not None else result.seconds_total
         self.time_label.setText(f"{pred.seconds * 1000:.0f} ms")
@@ -666,7 +681,7 @@ class MainWindow(QMainWindow):
     def _update_instance_actions(self) -> None:
         a = self.actions_
         a.hide_selected.setEnabled(self._selected >= 0)
-        a.show_all.setEnabled(self.current_prediction is not None)
+        a.show_all.setEnabled(self._shown_prediction() is not None)
 
     # --- settings ------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

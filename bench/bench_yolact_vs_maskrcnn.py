@@ -9,7 +9,7 @@ is scaled x40 as in bench_maskrcnn_trace.py, with torchvision's 0.05 score thres
 Runs are interleaved (yolact, maskrcnn, yolact, ...) so load changes hit both.
 
 Peak memory, measured in a fresh subprocess per model: on CPU the process's peak resident set
-(``ru_maxrss``: weights + activations + the Python/torch runtime), printed with the delta over the
+(VmHWM: weights + activations + the Python/torch runtime), printed with the delta over the
 RSS right after importing torch; on CUDA ``torch.cuda.max_memory_allocated`` (tensors only).
 
     python bench/bench_yolact_vs_maskrcnn.py [--runs 5] [--warmup 2] [--device cpu|cuda] [--no-memory]
@@ -57,13 +57,21 @@ def bench_image() -> np.ndarray:
     return generate_image(np.random.default_rng(0), (600, 800), n_objects=(6, 10)).image
 
 
-def _maxrss_mb() -> float:
+def _peak_rss_mb() -> float:
+    """This process's peak resident set: VmHWM (per address space, so not inherited through exec the
+    way ru_maxrss is on Linux), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def child(name: str, device: str | None) -> int:
     """Build one model, predict twice, print its peak memory as JSON."""
-    base = _maxrss_mb()
+    base = _peak_rss_mb()
     seg = build(name, device)
     image = bench_image()
     cuda = seg.device.type == "cuda"
@@ -71,7 +79,7 @@ def child(name: str, device: str | None) -> int:
         torch.cuda.reset_peak_memory_stats()
     for _ in range(2):
         n = len(seg.predict(image))
-    out = {"maxrss_mb": _maxrss_mb(), "base_mb": base, "instances": n}
+    out = {"maxrss_mb": _peak_rss_mb(), "base_mb": base, "instances": n}
     if cuda:
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(out))

@@ -43,6 +43,7 @@ class SyntheticImage:
     masks: np.ndarray  # bool (N, H, W), visible pixels of each instance
     labels: np.ndarray  # int64 (N,)
     classes: tuple[str, ...]
+    full_areas: np.ndarray  # int64 (N,), pixels of each whole shape before occlusion
 
     @property
     def boxes(self) -> np.ndarray:
@@ -207,7 +208,7 @@ def generate_image(
     canvas += rng.normal(0, rng.uniform(2, 8), canvas.shape).astype(np.float32)
     image = np.clip(canvas, 0, 255).astype(np.uint8)
     mask_arr = np.stack(masks) if masks else np.zeros((0, h, w), bool)
-    return SyntheticImage(image, mask_arr, np.asarray(labels, np.int64), classes)
+    return SyntheticImage(image, mask_arr, np.asarray(labels, np.int64), classes, np.asarray(full_areas, np.int64))
 
 
 def generate_dataset(

@@ -19,8 +19,9 @@ from pycocotools.coco import COCO
 from engine.cli import main
 from engine.coco_results import images_path_for, prediction_results
 from engine.maskrcnn import create
-from engine.masks import decode_rle
+from engine.masks import CroppedMask, decode_rle
 from engine.models import load_segmenter
+from engine.segmenter import Instance, Prediction
 from engine.synthetic import generate_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,3 +171,18 @@ def test_subprocess_main_py(tmp_path, checkpoint, folder):
     assert proc.returncode == 0, proc.stderr
     res, entries, _ = load_results(out)
     assert len(res.anns) == len(entries) > 0
+
+
+def test_results_entries_and_paths():
+    assert images_path_for("a/results.json") == Path("a/results.images.json")
+    assert images_path_for("out") == Path("out.images.json")
+    bits = np.zeros((4, 5), bool)
+    bits[1:3, 2:4] = True
+    empty = Instance(0, 0.25, np.array([3, 2, 8, 6], np.float32), CroppedMask(3, 2, np.zeros((4, 5), bool), (10, 12)))
+    full = Instance(1, 0.5, np.array([3.5, 2, 8, 6.25], np.float32), CroppedMask(3, 2, bits, (10, 12)))
+    pred = Prediction((10, 12), [full, empty], ["a", "b"])
+    a, b = prediction_results(pred, 7, [11, 22])
+    assert (a["image_id"], a["category_id"], a["score"], a["bbox"]) == (7, 22, 0.5, [3.5, 2.0, 4.5, 4.25])
+    assert np.array_equal(decode_rle(a["segmentation"]), full.mask.to_full())
+    assert b["category_id"] == 11 and not decode_rle(b["segmentation"]).any()
+    assert b["segmentation"]["size"] == [10, 12]

@@ -346,3 +346,96 @@ def test_determinism_same_seed_same_weights(shapes_set):
     Trainer(b, src, _cfg(epochs=1, val_fraction=0.0)).fit()
     for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
         assert torch.equal(x, y)
+
+
+# --- real architectures and the command line --------------------------------------------------------
+def _small_maskrcnn(classes, size=64):
+    from engine.maskrcnn import create
+
+    torch.manual_seed(0)
+    return create("maskrcnn_r18_fpn", "random", "cpu", list(classes), min_size=size, max_size=size)
+
+
+def test_freeze_prefixes_match_real_architectures():
+    from engine.yolact import create as create_yolact
+
+    seg = _small_maskrcnn(["a"])
+    names = freeze_backbone(seg, 2)
+    assert names and all(
+        n.startswith(("backbone.body.conv1.", "backbone.body.bn1.", "backbone.body.layer1.")) for n in names
+    )
+    assert any(n.startswith("backbone.body.layer1.") for n in names)
+    trainable = [n for n, p in seg.model.named_parameters() if p.requires_grad]
+    assert any(n.startswith("backbone.body.layer2.") for n in trainable) and "backbone.fpn" in " ".join(trainable)
+    y = create_yolact("yolact_tiny", "random", "cpu", ["a", "b"])
+    ynames = freeze_backbone(y, -1)
+    assert any(n.startswith("backbone.layers.3.") for n in ynames) and any(
+        n.startswith("backbone.conv1") for n in ynames
+    )
+    assert not any(n.startswith(("fpn.", "proto_net.", "prediction_layers.")) for n in ynames)
+
+
+def test_build_for_training_keeps_backbone_and_reinitialises_heads(tmp_path):
+    from engine.training.setup import build_for_training
+
+    base = _small_maskrcnn(["circle", "square", "star"])
+    ckpt = base.save(tmp_path / "base.safetensors")
+    same = build_for_training(["circle", "square", "star"], weights=ckpt)
+    assert same.class_names == ["circle", "square", "star"]
+    assert torch.equal(
+        same.model.roi_heads.box_predictor.cls_score.weight, base.model.roi_heads.box_predictor.cls_score.weight
+    )
+    new = build_for_training(["ring", "cross"], "maskrcnn", weights=ckpt)
+    assert new.class_names == ["ring", "cross"] and new.model.roi_heads.box_predictor.cls_score.out_features == 3
+    b0, b1 = base.model.state_dict(), new.model.state_dict()
+    assert torch.equal(b0["backbone.body.layer1.0.conv1.weight"], b1["backbone.body.layer1.0.conv1.weight"])
+    assert torch.equal(b0["roi_heads.box_head.fc6.weight"], b1["roi_heads.box_head.fc6.weight"])
+    assert new.model.transform.min_size == (64,)  # the checkpoint's input size carries over
+    with pytest.raises(Exception, match="yolact"):
+        build_for_training(["a"], "yolact", weights=ckpt)
+
+
+def test_train_and_eval_cli_end_to_end(tmp_path, capsys):
+    from engine.cli import main as cli_main
+
+    data = write_coco_dataset(tmp_path / "data", 6, 64, ("circle", "square"), seed=9)
+    out = tmp_path / "out"
+    rc = cli_main(
+        ["train", "--coco", str(data), "--model", "yolact", "--config", "yolact_tiny", "--weights", "random",
+         "--epochs", "1", "--batch-size", "2", "--max-iters", "2", "--freeze", "2", "--val-fraction", "0.34",
+         "--out", str(out), "--quiet"]
+    )  # fmt: skip
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "finished: 2 iterations" in text and "mask" in text and (out / "model_final.safetensors").is_file()
+    meta = json.loads((out / "model_final.json").read_text())
+    assert meta["class_names"] == ["circle", "square"] and meta["training"]["config"]["freeze"] == 2
+    assert json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])["kind"] == "done"
+    rc = cli_main(["eval", "--coco", str(data), "--weights", str(out / "model_final.safetensors"), "--val-split",
+                   "--json", str(tmp_path / "m.json")])  # fmt: skip
+    text = capsys.readouterr().out
+    assert rc == 0 and "AP50" in text and "circle" in text
+    assert json.loads((tmp_path / "m.json").read_text())["images"] == 2  # the held-out third of 6
+    # resume the run for more iterations: settings (freeze, split...) come from the checkpoint
+    rc = cli_main(["train", "--coco", str(data), "--resume", str(out / "epoch_001.safetensors"), "--epochs", "2",
+                   "--max-iters", "3", "--out", str(tmp_path / "out2"), "--quiet"])  # fmt: skip
+    assert rc == 0 and "finished: 3 iterations" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out2" / "model_final.json").read_text())["training"]["config"]["freeze"] == 2
+
+
+def test_train_cli_errors_are_clear(tmp_path, capsys):
+    from engine.cli import main as cli_main
+
+    data = write_coco_dataset(tmp_path / "data", 2, 48, ("circle",), seed=1)
+    coco = json.loads(data.read_text())
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({**coco, "annotations": []}))
+    rc = cli_main(["train", "--coco", str(empty), "--images", str(data.parent / "images"), "--model", "maskrcnn",
+                   "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and "empty.json" in err and "no annotated images" in err
+    rc = cli_main(["train", "--coco", str(data), "--out", str(tmp_path / "o")])
+    assert rc == 1 and "--model" in capsys.readouterr().err
+    rc = cli_main(["train", "--coco", str(data), "--model", "maskrcnn", "--config", "maskrcnn_r18_fpn",
+                   "--weights", "random", "--epochs", "0", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 1 and "--epochs must be at least 1" in capsys.readouterr().err

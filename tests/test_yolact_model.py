@@ -275,16 +275,31 @@ def test_preprocess_matches_official_bgr_fast_base_transform():
 
 def test_tiny_forward_train_and_eval():
     model = _tiny_model().train()
-    x = torch.randn(2, 3, 320, 320)
+    x = torch.randn(1, 3, 320, 320)
     out = model(x)
     assert set(out) == {"loc", "conf", "mask", "priors", "proto", "segm"}
     p = out["priors"].shape[0]
     assert p == 3 * (40 * 40 + 20 * 20 + 10 * 10 + 5 * 5 + 3 * 3)
-    assert out["conf"].shape == (2, p, 81) and out["proto"].shape == (2, 80, 80, 32)
-    assert out["segm"].shape == (2, 80, 40, 40)
-    assert float(out["mask"].abs().max()) <= 1.0  # tanh'd coefficients
+    assert out["conf"].shape == (1, p, 81) and out["proto"].shape == (1, 80, 80, 32)
+    assert out["segm"].shape == (1, 80, 40, 40)
+    assert float(out["mask"].detach().abs().max()) <= 1.0  # tanh'd coefficients
     model.eval()
     with torch.no_grad():
         dets = model(x[:1])
     assert len(dets) == 1  # None (no confident prior) or a detection dict
     assert set(CONFIGS) >= {"yolact_base", "yolact_resnet50", "yolact_im700", "yolact_tiny"}
+
+
+def test_freeze_bn_keeps_running_stats_through_train():
+    model = _tiny_model()
+    model.freeze_bn()
+    model.train()
+    bn = model.backbone.layers[0][0].bn1
+    assert model.training and not bn.training and not bn.weight.requires_grad
+    before = bn.running_mean.clone()
+    model(torch.randn(1, 3, 96, 96))["loc"].sum().backward()  # any input size runs
+    assert torch.equal(bn.running_mean, before) and bn.weight.grad is None
+    assert model.fpn.lat_layers[0].weight.grad is not None
+    model.freeze_bn(False)
+    model.train()
+    assert bn.training and bn.weight.requires_grad

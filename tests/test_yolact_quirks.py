@@ -98,7 +98,7 @@ def test_prototypes_relu_and_x2_bilinear_upsample():
     model = Yolact(yolact_tiny).eval()
     with torch.no_grad():
         model.proto_net[10].bias.fill_(-0.05)
-        x = torch.randn(1, 3, 320, 320)
+        x = torch.randn(1, 3, 160, 160)  # any input size runs; prototypes are then 40 x 40
         raw = model.forward_raw(x)
         p3 = model.fpn([model.backbone(x)[i] for i in (1, 2, 3)])[0]
         h = p3

@@ -237,12 +237,13 @@ def test_missing_official_weights_name_file_and_folder(tmp_path, monkeypatch):
 
 def test_official_file_create_save_and_reload(tmp_path, monkeypatch):
     torch.manual_seed(5)
-    src = _detecting(create("yolact_tiny", "random", device="cpu", score_thresh=0), seed=5)
+    names = ["a", "b", "c", "d"]
+    src = _detecting(create("yolact_tiny", "random", device="cpu", class_names=names, score_thresh=0), seed=5)
     path = tmp_path / "yolact_tiny_3_1200.pth"
     torch.save(src.model.state_dict(), path)
     # config inferred from the file name; found in the weights folder when weights=None for its config
-    seg = create(None, path, device="cpu", score_thresh=0)
-    assert seg.cfg.name == "yolact_tiny" and seg.weights_source == str(path)
+    seg = create(None, path, device="cpu", class_names=names, score_thresh=0)
+    assert seg.cfg.name == "yolact_tiny" and seg.weights_source == str(path) and seg.cfg.num_classes == 5
     image = _image(90, 140, seed=4)
     ref = src.predict(image)
     got = seg.predict(image)
@@ -257,8 +258,10 @@ def test_official_file_create_save_and_reload(tmp_path, monkeypatch):
         assert np.array_equal(a.mask.to_full(), b.mask.to_full())
     via_registry = create_segmenter("yolact", weights=saved, device="cpu")
     assert via_registry.cfg == seg.cfg
+    assert create(weights=saved, device="cpu").cfg == seg.cfg
 
     # other class list -> class heads re-initialised, the rest loaded
+    assert create(None, path, device="cpu").class_names == ["class_1", "class_2", "class_3", "class_4"]
     custom = create(None, path, device="cpu", class_names=["cat", "dog"], score_thresh=0)
     assert custom.cfg.num_classes == 3 and "re-initialised" in custom.weights_source
     assert torch.equal(custom.model.proto_net[0].weight, src.model.proto_net[0].weight)

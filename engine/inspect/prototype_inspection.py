@@ -10,7 +10,8 @@ weighted prototypes, every mask stage, the mask recomputed with some prototypes 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -166,7 +167,6 @@ class DetectionComposition:
     score: float
     coefficients: np.ndarray  # float32 (k,)
     enabled: np.ndarray  # bool (k,)
-    weighted: np.ndarray  # float32 (k, Hp, Wp): prototype j times its coefficient (0 when off)
     assembled: np.ndarray  # (Hp, Wp) linear combination (logits)
     sigmoid: np.ndarray  # (Hp, Wp)
     cropped: np.ndarray  # (Hp, Wp) sigmoid, zero outside the box + 1 px (official order)
@@ -176,6 +176,16 @@ class DetectionComposition:
     mask: CroppedMask  # the final mask in image pixels
     reference_area: int | None  # area with every prototype (the prediction's mask)
     changed_pixels: int | None  # pixels that differ from the prediction's mask
+    prototype_maps: np.ndarray = field(repr=False)  # (k, Hp, Wp) the prototypes, channel first
+
+    @cached_property
+    def weighted(self) -> np.ndarray:
+        """(k, Hp, Wp) float32: prototype j times its coefficient (0 when switched off).
+
+        Computed on first use: the toggle itself does not need it.
+        """
+        w = (self.coefficients * self.enabled.astype(np.float32)).astype(np.float32)
+        return np.ascontiguousarray(self.prototype_maps * w[:, None, None], dtype=np.float32)
 
     @property
     def thresholded(self) -> np.ndarray:
@@ -229,11 +239,13 @@ def compose_detection(
     class_names: list[str] | None = None,
     reference_mask: CroppedMask | None = None,
     threshold: float = 0.5,
+    prototype_maps: np.ndarray | None = None,
 ) -> DetectionComposition:
     """Detection ``det_index``'s mask stages with only the ``enabled`` prototypes (default: all).
 
-    ``reference_mask`` (the prediction's mask) gives the pixel count that changed. Recomputing is
-    one (Hp*Wp x k) product plus one upsampled crop: well under 50 ms on a CPU for 138x138x32.
+    ``reference_mask`` (the prediction's mask) gives the pixel count that changed;
+    ``prototype_maps`` (``PrototypeGrid.maps``, channel first) makes ``weighted`` cheap. Recomputing
+    is one (Hp*Wp x k) product plus one upsampled crop: well under 50 ms on a CPU for 138x138x32.
     """
     trace = _check(trace, det_index)
     k = trace.num_prototypes
@@ -242,8 +254,9 @@ def compose_detection(
         raise ValueError(f"enabled needs {k} flags, got shape {flags.shape}")
     stages = recompose_mask(trace, det_index, flags, image_mask=True)
     coef = trace.coefficients[det_index].astype(np.float32)
-    weights = coef * flags.astype(np.float32)
-    weighted = np.moveaxis(trace.prototypes * weights, -1, 0)  # (k, Hp, Wp)
+    maps = prototype_maps if prototype_maps is not None else np.moveaxis(trace.prototypes, -1, 0)
+    if maps.shape != (k, *trace.proto_size):
+        raise ValueError(f"prototype_maps must be (k, Hp, Wp) = {(k, *trace.proto_size)}, got {maps.shape}")
     mask = stages["mask"]
     changed = _xor_count(mask, reference_mask) if reference_mask is not None else None
     return DetectionComposition(
@@ -252,7 +265,6 @@ def compose_detection(
         score=float(trace.scores[det_index]),
         coefficients=coef,
         enabled=flags.copy(),
-        weighted=np.ascontiguousarray(weighted, dtype=np.float32),
         assembled=np.asarray(stages["assembled"], np.float32),
         sigmoid=np.asarray(stages["sigmoid"], np.float32),
         cropped=np.asarray(stages["cropped"], np.float32),
@@ -262,6 +274,7 @@ def compose_detection(
         mask=mask,
         reference_area=reference_mask.area if reference_mask is not None else None,
         changed_pixels=changed,
+        prototype_maps=maps,
     )
 
 

@@ -52,9 +52,14 @@ class RoISettings:
         )
 
 
+def _ratio(value: int) -> int:
+    """Every sampling ratio <= 0 means adaptive: keep one spelling (0) so settings compare equal."""
+    return int(value) if int(value) > 0 else 0
+
+
 def model_settings(pooler: PoolerSettings) -> RoISettings:
     """The settings the model itself pools with (torchvision's MultiScaleRoIAlign)."""
-    return RoISettings(tuple(pooler.output_size), int(pooler.sampling_ratio), bool(pooler.aligned))
+    return RoISettings(tuple(pooler.output_size), _ratio(pooler.sampling_ratio), bool(pooler.aligned))
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,9 +551,15 @@ class RoIInspection:
         """Bin (row, col) written out like the Mask R-CNN paper's Figure 3 (engine.roialign)."""
         comp, c = self._explanations(view)
         text = comp.align.worked_example(row, col, channel=c, max_samples=max_samples)
-        if isinstance(view, str):
-            text = f"map: {self.view_label(view)} of FPN level P{self.level.level}\n" + text
-        return text
+        first, _, rest = text.partition("\n")
+        # The explanation ran on one map (a channel or a reduction): name it instead of its channel 0.
+        first = first.rsplit(", channel ", 1)[0] + f", {self.view_label(view)} of FPN level P{self.level.level}"
+        sy, sx = self.scale
+        note = (
+            f"('image' below = the network input, the original image resized by {_fmt(sx)} x {_fmt(sy)}; "
+            "original pixels = network / scale)"
+        )
+        return "\n".join([first, note, rest])
 
     def sample_detail(self, row: int, col: int, iy: int, ix: int, view: FeatureView) -> SampleDetail:
         comp, c = self._explanations(view)
@@ -649,7 +660,7 @@ def inspect_roi(
         out = (int(output_size[0]), int(output_size[1]))
     settings = RoISettings(
         out,
-        defaults.sampling_ratio if sampling_ratio is None else int(sampling_ratio),
+        defaults.sampling_ratio if sampling_ratio is None else _ratio(sampling_ratio),
         defaults.aligned if aligned is None else bool(aligned),
     )
     level = level_for_box(roi, pooler, trace)

@@ -52,7 +52,7 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
-def init_distributed(device: str | None = None, timeout_s: float = 600.0) -> DistContext | None:
+def init_distributed(device: str | None = None, timeout_s: float = 3600.0) -> DistContext | None:
     """Join the process group torchrun describes; None when not launched distributed.
 
     NCCL when this rank uses CUDA, else gloo. Each CUDA rank takes GPU ``LOCAL_RANK``.

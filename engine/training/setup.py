@@ -4,6 +4,7 @@ backbone stages by parameter-name prefix."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,7 +127,7 @@ def build_for_training(
     architecture's own ``create`` with ``class_names``.
     """
     from engine.checkpoint import load_checkpoint
-    from engine.models import create_segmenter, load_segmenter
+    from engine.models import ARCHITECTURES, create_segmenter, load_segmenter
 
     class_names = list(class_names)
     dev = str(device) if device is not None else None
@@ -140,16 +141,23 @@ def build_for_training(
             raise WeightsError(f"{weights} was trained with config {cfg!r}, not {config!r}.")
         if list(meta["class_names"]) == class_names:
             return load_segmenter(weights, device=dev)
-        seg = create_segmenter(arch, cfg, weights="random", device=dev, class_names=class_names)
-        heads = class_head_prefixes(seg)
-        loaded, left = load_matching(seg.model, tensors, heads)
-        if not loaded:
-            raise WeightsError(f"{weights}: no tensor fits a {arch} {cfg} model; wrong file?")
+        fresh = create_segmenter(arch, cfg, weights="random", device=dev, class_names=class_names)
+        heads = class_head_prefixes(fresh)
+        # Everything of the checkpoint (weights and settings such as the input size) except the
+        # class heads, which come freshly initialised for the new classes.
+        merged = {k: v for k, v in tensors.items() if not k.startswith(heads)}
+        merged.update({k: v for k, v in fresh.model.state_dict().items() if k.startswith(heads)})
+        try:
+            module = importlib.import_module(ARCHITECTURES[arch])
+            seg = module.from_checkpoint(merged, {**meta, "class_names": class_names}, device=dev, source=str(weights))
+        except WeightsError as exc:  # e.g. a custom config whose heads differ from the named one
+            log.info("%s; copying the matching tensors instead", exc)
+            seg = fresh
+            loaded, _ = load_matching(seg.model, tensors, heads)
+            if not loaded:
+                raise WeightsError(f"{weights}: no tensor fits a {arch} {cfg} model; wrong file?") from exc
         seg.weights_source = f"{Path(weights).name} (heads re-initialised for {len(class_names)} classes)"
-        log.info(
-            "Loaded %d tensors from %s; %d re-initialised for the new classes %s",
-            len(loaded), weights, len(left), class_names,
-        )  # fmt: skip
+        log.info("Re-initialised %s of %s for the classes %s", heads, weights, class_names)
         return seg
     if architecture is None:
         raise WeightsError("Choose a model architecture (maskrcnn or yolact) or pass one of our .safetensors files.")

@@ -73,6 +73,10 @@ def create(
     from the file name / tensor shapes). With ``class_names`` of another length than the file's
     classes, the class-dependent heads are re-initialised (with a warning).
     """
+    if weights is not None and str(weights).endswith(".safetensors"):
+        from engine.models import load_segmenter  # one of our own checkpoints
+
+        return load_segmenter(weights, device=device, score_thresh=score_thresh)
     dev = pick_device(device)
     thresh = DEFAULT_SCORE_THRESH if score_thresh is None else float(score_thresh)
     state_dict, source = None, "random init"

@@ -116,7 +116,26 @@ class Yolact(nn.Module):
             [PredictionModule(cfg.fpn_features, cfg.num_priors_per_location, cfg.num_classes, cfg.mask_dim)]
         )
         self.semantic_seg_conv = nn.Conv2d(cfg.fpn_features, cfg.num_classes - 1, 1)
+        self.bn_frozen = False
         init_head_weights(self)
+
+    def freeze_bn(self, enable: bool = True) -> None:
+        """Official ``freeze_bn`` (forced on for per-GPU batches < 6): every BatchNorm stays in eval
+        mode (running statistics) and its weight and bias get no gradient, also after ``train()``."""
+        self.bn_frozen = enable
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.requires_grad_(not enable)
+                module.bias.requires_grad_(not enable)
+                module.train(self.training and not enable)
+
+    def train(self, mode: bool = True) -> Yolact:
+        super().train(mode)
+        if getattr(self, "bn_frozen", False):
+            for module in self.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+        return self
 
     def forward_raw(self, x: torch.Tensor, with_segm: bool | None = None) -> dict[str, torch.Tensor]:
         """Raw outputs: loc, conf (logits), mask (tanh'd coefficients), priors, proto (NHWC), segm."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gui_fakes import FakeSegmenter
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -76,7 +76,7 @@ def test_threshold_slider_filters_live(shown):
     window.overlay_controls.threshold_slider.setValue(80)  # hides the 0.70 instance
     assert overlay.composite_count == count + 1
     assert np.abs(_pixel(window, x1, y1) - window.current_image[y1, x1]).max() <= 1
-    assert window.instance_list.row(1).isHidden() and not window.instance_list.row(0).isHidden()
+    assert not window.instance_list.is_listed(1) and window.instance_list.is_listed(0)
     assert window.instance_list.windowTitle() == "Instances (1 of 3)"
     window.overlay_controls.threshold_slider.setValue(20)  # shows all three
     assert np.abs(_pixel(window, x2, y2) - _expected(window, x2, y2, 2, 0.5)).max() <= 3
@@ -86,10 +86,14 @@ def test_threshold_slider_filters_live(shown):
 def test_instance_checkbox_hides_it(shown):
     window, pred = shown
     x, y = _centre(pred, 0)
-    window.instance_list.row(0).setCheckState(0, Qt.CheckState.Unchecked)
+    model = window.instance_list.model
+    # What the view does when the checkbox is clicked.
+    model.setData(model.index(model.row_of(0), 0), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    assert not window.instance_list.is_checked(0)
     assert np.abs(_pixel(window, x, y) - window.current_image[y, x]).max() <= 1
     window.show_all_instances()
-    assert window.instance_list.row(0).checkState(0) == Qt.CheckState.Checked
+    check = model.data(model.index(model.row_of(0), 0), Qt.ItemDataRole.CheckStateRole)
+    assert check == Qt.CheckState.Checked
     assert np.abs(_pixel(window, x, y) - _expected(window, x, y, 0, 0.5)).max() <= 3
 
 
@@ -149,10 +153,10 @@ def test_click_selects_and_list_follows(shown, qtbot):
     assert window.instance_list.selected_index() == 1
     assert window.canvas.overlay.selected == 1
     # Selecting in the list selects on the canvas.
-    tree = window.instance_list.tree
+    view = window.instance_list.view
     with qtbot.waitSignal(window.instanceSelected) as blocker:
-        rect = tree.visualItemRect(window.instance_list.row(0))
-        qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center() + QPoint(30, 0))
+        rect = window.instance_list.row_rect(0)
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == [0]
     assert window.canvas.overlay.selected == 0
     # A click on no instance clears the selection.

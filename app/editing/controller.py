@@ -1,0 +1,930 @@
+"""The editing controller: annotations of the image on screen, the tools, undo, and never losing work.
+
+State it owns: the open projects (``ProjectRegistry``), one undo stack per image (``History``),
+the annotation layer and dock, the brush/eraser/polygon tools, autosave and export.
+
+Every change to an image's annotations goes through ``History.push(SnapshotCommand)`` and comes
+back through ``apply_snapshot``, which updates the model, the layer (dirty rectangles only), the
+dock, the file list mark, and schedules an autosave. Nothing else writes to ``ImageAnnotations``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QUndoCommand
+from PySide6.QtWidgets import QApplication, QProgressBar, QToolButton
+
+from app import dialogs
+from app.editing import prompts
+from app.editing.annotation_dock import AnnotationDock
+from app.editing.brush_tool import MAX_SIZE, MIN_SIZE, SIZE_STEP, BrushTool
+from app.editing.class_picker import pick_class
+from app.editing.export_job import ExportJob
+from app.editing.history import History, Snapshot, SnapshotCommand
+from app.editing.layer import AnnotationLayer
+from app.editing.mask_ops import fill_holes
+from app.editing.polygon_tool import PolygonTool
+from app.editing.projects import OpenReport, ProjectRegistry
+from app.editing.stroke import Point, Stroke
+from app.image_loader import normalise_path
+from engine.annotations import AnnotatedInstance, ImageAnnotations, instance_from_prediction
+from engine.errors import MaskScopeError
+from engine.masks import CroppedMask
+from engine.project import Project
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+TOOLS = ("select", "brush", "eraser", "polygon")
+AUTOSAVE_DELAY_MS = 1500
+
+
+class EditingController(QObject):
+    annotationsChanged = Signal(str)  # image path whose annotations changed
+    annotationSelected = Signal(int)  # instance id on the current image, -1 for none
+    toolChanged = Signal(str)
+    brushSizeChanged = Signal(float)
+    projectOpened = Signal(object)  # engine.project.Project
+    autosaved = Signal(str)  # autosave file written
+    exportFinished = Signal(object)  # ExportStats
+    exportFailed = Signal(str)
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.canvas = window.canvas
+        self.settings = window.settings
+        self.registry = ProjectRegistry(self.settings)
+        self.history = History(self)
+        self.layer = AnnotationLayer(self.canvas.scene())
+        self.dock = AnnotationDock(window)
+        self.tools = {"brush": BrushTool(self, eraser=False), "eraser": BrushTool(self, eraser=True)}
+        self.tools["polygon"] = PolygonTool(self)
+        self.tool_name = "select"
+        self.brush_size = self.settings.get_float("editing/brush_size", 24.0)
+        self.erase_others = self.settings.get_bool("editing/erase_others", False)
+        self.current_class: str | None = None
+        self.autosave_delay_ms = AUTOSAVE_DELAY_MS
+
+        self._path: str | None = None  # image on screen whose annotations are shown
+        self._project: Project | None = None
+        self._name: str | None = None
+        self._selected = -1
+        self._stroke: Stroke | None = None
+        self._press_pos: QPoint | None = None
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.timeout.connect(self.autosave_all)
+        self.export_job = ExportJob(self)
+        self.export_job.progress.connect(self._on_export_progress)
+        self.export_job.finished.connect(self._on_export_finished)
+        self.export_job.failed.connect(self._on_export_failed)
+        self.export_job.cancelled.connect(self._on_export_cancelled)
+        self._build_status_widgets()
+
+        from app.editing.actions import build_editing_actions
+
+        self.actions = build_editing_actions(self)
+        window.add_dock(self.dock)
+        self.layer.set_opacity(window.overlay_controls.opacity)
+
+        window.imageShown.connect(self._on_image_shown)
+        window.imageFailed.connect(self._on_image_failed)
+        window.overlay_controls.opacityChanged.connect(self.layer.set_opacity)
+        window.actions_.show_labels.toggled.connect(self.layer.set_show_labels)
+        window.actions_.deselect.triggered.connect(lambda: self.select(-1))
+        self.layer.set_show_labels(window.actions_.show_labels.isChecked())
+        self.canvas.zoomChanged.connect(self._on_zoom)
+        self.dock.instanceSelected.connect(self.select)
+        self.dock.relabelRequested.connect(lambda i: self.relabel(i))
+        self.dock.deleteRequested.connect(lambda i: self.delete(i))
+        self.dock.fillHolesRequested.connect(lambda i: self.fill_holes(i))
+        self.dock.currentClassChanged.connect(self.set_current_class)
+        self.dock.addClassRequested.connect(self.add_class)
+        self.history.group.cleanChanged.connect(lambda _c: self._update_status())
+        window.installEventFilter(self)
+        self.canvas.installEventFilter(self)
+        self.canvas.viewport().installEventFilter(self)
+        self._update_actions()
+
+    # ==============================================================================================
+    # Public state
+    # ==============================================================================================
+    @property
+    def project(self) -> Project | None:
+        return self._project
+
+    @property
+    def current_path(self) -> str | None:
+        return self._path
+
+    @property
+    def annotations(self) -> ImageAnnotations | None:
+        """The current image's annotations (None while no image is shown)."""
+        if self._project is None or self._name is None:
+            return None
+        return self._project.annotations(self._name)
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        ann = self.annotations
+        return ann.image_size if ann is not None else None
+
+    @property
+    def selected_id(self) -> int:
+        return self._selected
+
+    def selected_annotation(self) -> AnnotatedInstance | None:
+        ann = self.annotations
+        return ann.find(self._selected) if ann is not None and self._selected > 0 else None
+
+    @property
+    def tool(self):
+        return self.tools.get(self.tool_name)
+
+    def status(self, text: str, ms: int = 6000) -> None:
+        self.window.statusBar().showMessage(text, ms)
+
+    # ==============================================================================================
+    # Images and projects
+    # ==============================================================================================
+    def project_for(self, path: str) -> tuple[Project, str]:
+        """The project and image name of ``path``, opening (and if needed recovering) the project."""
+        (project, name), report = self.registry.open_for(path)
+        if report is not None:
+            self._report_open(report)
+        return project, name
+
+    def _report_open(self, report: OpenReport) -> None:
+        project = report.project
+        self._mark_files(project)
+        self._refresh_classes()
+        if report.error:
+            dialogs.show_error(
+                self.window,
+                "Cannot read the annotations",
+                f"{report.error}\n\nThat file is left untouched; annotations will be saved to "
+                f"{project.annotations_path}.",
+            )
+        if report.restored_autosave:
+            text = (
+                f"Restored unsaved annotations of {project.folder.name} from the autosave "
+                f"({project.instance_count()} instances). Save (Ctrl+S) to keep them."
+            )
+            self.status(text, 20000)
+            dialogs.show_info(self.window, "Unsaved work restored", text)
+        self.projectOpened.emit(project)
+
+    def _on_image_shown(self, path: str) -> None:
+        self._cancel_stroke()
+        self.autosave_all()  # switching images: write pending edits now
+        path = normalise_path(path)
+        try:
+            project, name = self.project_for(path)
+            ann = project.annotations(name)
+        except MaskScopeError as exc:
+            self._show_none()
+            self.status(f"Annotations unavailable for {Path(path).name}: {exc}", 10000)
+            return
+        image = self.window.current_image
+        if image is not None and tuple(image.shape[:2]) != ann.image_size:
+            self._show_none()
+            dialogs.show_error(
+                self.window,
+                "Annotations do not fit the image",
+                f"{path} is {image.shape[1]}x{image.shape[0]} but its annotations in "
+                f"{project.annotations_path} are for {ann.width}x{ann.height}. They are kept as they are; "
+                "editing is off for this image.",
+            )
+            return
+        self._project, self._name, self._path = project, name, path
+        self._selected = -1
+        self.layer.set_image(ann.image_size, ann.instances)
+        self.dock.set_instances(ann.instances)
+        self.history.activate(path)
+        if self.tool_name == "polygon":
+            self.tools["polygon"].cancel()
+            self.tools["polygon"].refresh()
+        self._refresh_classes()
+        self._update_actions()
+        self._update_status()
+
+    def _on_image_failed(self, path: str, _message: str) -> None:
+        self._cancel_stroke()
+        self.autosave_all()
+        self._show_none()
+        try:
+            self.project_for(normalise_path(path))  # still open the folder's project: file marks, recovery
+        except MaskScopeError:
+            pass
+
+    def _show_none(self) -> None:
+        self._path = self._name = None
+        self._selected = -1
+        self.layer.clear()
+        self.dock.set_instances([])
+        self.history.activate(None)
+        if self.tool_name == "polygon":
+            self.tools["polygon"].cancel()
+            self.tools["polygon"].refresh()
+        self._update_actions()
+        self._update_status()
+
+    def _mark_files(self, project: Project) -> None:
+        for path in self.window.files:
+            try:
+                name = Path(path).relative_to(project.folder).as_posix()
+            except ValueError:
+                continue
+            self.window.set_file_state(path, annotated=project.has_annotations(name))
+
+    def _key(self, project: Project, name: str) -> str:
+        return normalise_path(project.folder / name)
+
+    # ==============================================================================================
+    # Applying edits (the only place that writes ImageAnnotations)
+    # ==============================================================================================
+    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None) -> None:
+        self._cancel_stroke()
+        found = self.registry.find(key)
+        if found is None:
+            return
+        project, name = found
+        ann = project.annotations(name)
+        ann.restore(snapshot)
+        self.window.set_file_state(key, annotated=len(ann) > 0)
+        if key == self._path:
+            self.layer.set_instances(ann.instances)
+            keep = self._selected if select is None else select
+            self._selected = keep if ann.find(keep) is not None else -1
+            self.layer.set_selected(self._selected)
+            self.dock.set_instances(ann.instances, self._selected)
+            if self.tool_name == "polygon":
+                self.tools["polygon"].refresh()
+            self.annotationSelected.emit(self._selected)
+        self._refresh_classes()
+        self._update_actions()
+        self._schedule_autosave()
+        self._update_status()
+        self.annotationsChanged.emit(key)
+
+    def _push(self, text: str, after: Snapshot, select_after: int | None = None, **kwargs) -> bool:
+        """Record and apply an edit of the current image; False when nothing would change."""
+        ann = self.annotations
+        if ann is None or self._path is None:
+            return False
+        before = ann.snapshot()
+        if len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True)):
+            return False
+        command = SnapshotCommand(self, self._path, text, before, tuple(after), select_after, self._selected, **kwargs)
+        self.history.push(self._path, command)
+        return True
+
+    # ==============================================================================================
+    # Selection
+    # ==============================================================================================
+    def select(self, instance_id: int) -> None:
+        ann = self.annotations
+        if ann is None or ann.find(instance_id) is None:
+            instance_id = -1
+        if instance_id == self._selected:
+            return
+        self._selected = instance_id
+        self.layer.set_selected(instance_id)
+        self.dock.select(instance_id)
+        if self.tool_name == "polygon":
+            tool = self.tools["polygon"]
+            tool.active_vertex = None
+            tool.refresh()
+        inst = self.selected_annotation()
+        if inst is not None:
+            self.status(f"Annotation #{inst.id}: {inst.category}, {inst.area:,} px ({inst.source})", 6000)
+        self._update_actions()
+        self.annotationSelected.emit(instance_id)
+
+    # ==============================================================================================
+    # Predictions
+    # ==============================================================================================
+    def accept_prediction(self, index: int | None = None) -> bool:
+        """Add prediction ``index`` (default: the selected one) to the annotations; one undo step."""
+        index = self.window.selected_instance if index is None else index
+        pred = self.window.current_prediction
+        if pred is None or not 0 <= index < len(pred.instances):
+            self.status("Select a predicted instance to accept (click it), or accept all above the threshold.")
+            return False
+        return self._accept([index], "Accept Prediction")
+
+    def accept_all_predictions(self) -> bool:
+        """Accept every shown prediction (score at or above the threshold, not hidden or rejected)."""
+        pred = self.window.current_prediction
+        if pred is None:
+            self.status("No prediction on this image: run the model first (Ctrl+R).")
+            return False
+        visible = self.window.canvas.overlay.visible
+        indices = [i for i in range(len(pred.instances)) if i < len(visible) and visible[i]]
+        indices = [i for i in indices if pred.instances[i].mask.bits.any()]
+        if not indices:
+            self.status("No shown prediction to accept (lower the score threshold or show hidden ones).")
+            return False
+        return self._accept(indices, f"Accept {len(indices)} Predictions")
+
+    def _accept(self, indices: list[int], text: str) -> bool:
+        ann, project, path = self.annotations, self._project, self._path
+        pred = self.window.current_prediction
+        if ann is None or project is None or pred is None:
+            return False
+        if tuple(pred.image_size) != ann.image_size:
+            dialogs.show_error(self.window, "Cannot accept", "The prediction is for another image size.")
+            return False
+        after = list(ann.snapshot())
+        next_id = ann.next_id()
+        for i in indices:
+            inst = instance_from_prediction(pred.instances[i], pred.class_names, next_id)
+            project.classes.ensure(inst.category)
+            after.append(inst)
+            next_id += 1
+        window = self.window
+
+        def show(visible: bool) -> None:
+            if window.current_image_path == path and window.current_prediction is pred:
+                for i in indices:
+                    window.set_instance_visible(i, visible)
+
+        # The accepted prediction leaves the prediction view: it now lives in the annotations.
+        ok = self._push(text, tuple(after), next_id - 1, on_redo=lambda: show(False), on_undo=lambda: show(True))
+        if ok:
+            self.status(f"Accepted {len(indices)} predicted instance(s) as annotations (Ctrl+Z undoes).")
+        return ok
+
+    def reject_prediction(self, index: int | None = None) -> bool:
+        """Hide prediction ``index`` (default: the selected one) from the prediction view; undoable."""
+        index = self.window.selected_instance if index is None else index
+        pred = self.window.current_prediction
+        path = self._path
+        if pred is None or path is None or not 0 <= index < len(pred.instances):
+            self.status("Select a predicted instance to reject.")
+            return False
+        window = self.window
+
+        def show(visible: bool) -> None:
+            if window.current_image_path == path and window.current_prediction is pred:
+                window.set_instance_visible(index, visible)
+
+        command = _ViewCommand(f"Reject Prediction #{index + 1}", lambda: show(False), lambda: show(True))
+        self.history.push(path, command)
+        return True
+
+    # ==============================================================================================
+    # Instance edits
+    # ==============================================================================================
+    def delete(self, instance_id: int | None = None) -> bool:
+        ann = self.annotations
+        instance_id = self._selected if instance_id is None else instance_id
+        if ann is None or ann.find(instance_id) is None:
+            self.status("Select an annotation to delete.")
+            return False
+        after = tuple(i for i in ann.snapshot() if i.id != instance_id)
+        return self._push(f"Delete #{instance_id}", after, -1)
+
+    def relabel(self, instance_id: int | None = None, category: str | None = None) -> bool:
+        """Give an instance another class (asked with the class picker when ``category`` is None)."""
+        ann, project = self.annotations, self._project
+        instance_id = self._selected if instance_id is None else instance_id
+        inst = ann.find(instance_id) if ann is not None else None
+        if inst is None or project is None:
+            self.status("Select an annotation to relabel.")
+            return False
+        if category is None:
+            category = pick_class(self.window, project.classes.names, inst.category, f"Class of #{inst.id}")
+            if category is None:
+                return False
+        if category == inst.category:
+            return False
+        project.classes.ensure(category)
+        after = tuple(i.with_category(category) if i.id == instance_id else i for i in ann.snapshot())
+        return self._push(f"Relabel #{instance_id} as {category}", after, instance_id)
+
+    def fill_holes(self, instance_id: int | None = None) -> bool:
+        ann = self.annotations
+        instance_id = self._selected if instance_id is None else instance_id
+        inst = ann.find(instance_id) if ann is not None else None
+        if inst is None:
+            self.status("Select an annotation to fill its holes.")
+            return False
+        filled = fill_holes(inst.mask)
+        if filled.added == 0:
+            self.status(f"#{inst.id} has no holes.")
+            return False
+        after = tuple(i.with_mask(filled.mask) if i.id == instance_id else i for i in ann.snapshot())
+        self.status(f"Filled {filled.added:,} px of holes in #{inst.id}.")
+        return self._push(f"Fill Holes #{instance_id}", after, instance_id)
+
+    def new_instance(self, category: str | None = None) -> bool:
+        """Choose the class of the next instance; the next stroke or polygon creates it."""
+        project = self._project
+        if project is None or self._path is None:
+            self.status("Open an image first.")
+            return False
+        if category is None:
+            category = pick_class(self.window, project.classes.names, self.current_class, "New instance of class")
+            if category is None:
+                return False
+        project.classes.ensure(category)
+        self.set_current_class(category)
+        self.select(-1)
+        if self.tool_name not in ("brush", "polygon"):
+            self.set_tool("brush")
+        self.status(f"Paint or draw a polygon to create a new \u201c{category}\u201d instance.", 10000)
+        return True
+
+    def add_class(self, name: str | None = None) -> bool:
+        project = self._project
+        if project is None:
+            self.status("Open an image folder first: classes belong to its project.")
+            return False
+        if name is None:
+            name = prompts.ask_text(self.window, "Add class", "Name of the new class:")
+            if not name:
+                return False
+        if name in project.classes:
+            self.set_current_class(name)
+            return False
+        project.classes.ensure(name)
+        self.set_current_class(name)
+        self._update_status()
+        return True
+
+    def set_current_class(self, name: str) -> None:
+        if name and name != self.current_class:
+            self.current_class = name
+            self._refresh_classes()
+
+    def _refresh_classes(self) -> None:
+        project = self._project
+        names = project.classes.names if project is not None else []
+        if self.current_class not in names:
+            self.current_class = names[0] if names else None
+        self.dock.set_classes(names, self.current_class)
+
+    def _class_for_new(self) -> str | None:
+        if self.current_class is None and self._project is not None:
+            chosen = pick_class(self.window, self._project.classes.names, None, "Class of the new instance")
+            if chosen is None:
+                return None
+            self._project.classes.ensure(chosen)
+            self.set_current_class(chosen)
+        return self.current_class
+
+    # ==============================================================================================
+    # Brush strokes
+    # ==============================================================================================
+    def begin_stroke(self, mode: str, point: Point) -> bool:
+        ann = self.annotations
+        if ann is None:
+            return False
+        target = self._selected if ann.find(self._selected) is not None else None
+        new_instance = None
+        if mode == "brush" and target is None:
+            category = self._class_for_new()
+            if category is None:
+                return False
+            empty = CroppedMask(0, 0, np.zeros((0, 0), bool), ann.image_size)
+            new_instance = AnnotatedInstance(ann.next_id(), category, empty, source="manual")
+        self._stroke = Stroke(
+            ann.snapshot(),
+            ann.image_size,
+            mode,
+            self.brush_size / 2.0,
+            target,
+            new_instance,
+            erase_others=self.erase_others and mode == "brush",
+        )
+        rect = self._stroke.press(point)
+        self.layer.set_overrides(self._stroke.display_masks())
+        self.layer.refresh_rect(rect)
+        return True
+
+    def extend_stroke(self, point: Point) -> None:
+        stroke = self._stroke
+        if stroke is None:
+            return
+        rect = stroke.move(point)
+        self.layer.set_overrides(stroke.display_masks())
+        self.layer.refresh_rect(rect)
+
+    def end_stroke(self) -> bool:
+        stroke, self._stroke = self._stroke, None
+        if stroke is None:
+            return False
+        result = stroke.result()
+        self.layer.clear_overrides()
+        changed = stroke.changed(result)
+        if changed:
+            select = stroke.target_id if any(i.id == stroke.target_id for i in result) else -1
+            text = "Brush Stroke" if stroke.mode == "brush" else "Erase"
+            changed = self._push(text, result, select)
+        self.layer.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
+        return changed
+
+    def _cancel_stroke(self) -> None:
+        if self._stroke is not None:
+            dirty = self._stroke.dirty
+            self._stroke = None
+            self.layer.clear_overrides()
+            self.layer.refresh_rect(dirty)
+            for name in ("brush", "eraser"):
+                self.tools[name]._stroking = False
+
+    @property
+    def stroke(self) -> Stroke | None:
+        return self._stroke
+
+    def set_brush_size(self, size: float) -> None:
+        size = float(min(max(size, MIN_SIZE), MAX_SIZE))
+        if abs(size - self.brush_size) < 1e-9:
+            return
+        self.brush_size = size
+        self.settings.set("editing/brush_size", size)
+        for name in ("brush", "eraser"):
+            self.tools[name].update_cursor_size()
+        self.brushSizeChanged.emit(size)
+        self.status(f"Brush size {size:.0f} px", 2000)
+
+    def grow_brush(self) -> None:
+        self.set_brush_size(max(self.brush_size * SIZE_STEP, self.brush_size + 1))
+
+    def shrink_brush(self) -> None:
+        self.set_brush_size(min(self.brush_size / SIZE_STEP, self.brush_size - 1))
+
+    def set_erase_others(self, on: bool) -> None:
+        self.erase_others = bool(on)
+        self.settings.set("editing/erase_others", self.erase_others)
+
+    # ==============================================================================================
+    # Polygons
+    # ==============================================================================================
+    def add_polygon_instance(self, polygons: list[list[float]]) -> bool:
+        ann = self.annotations
+        if ann is None:
+            return False
+        category = self._class_for_new()
+        if category is None:
+            return False
+        inst = AnnotatedInstance.from_polygons(ann.next_id(), category, polygons, ann.image_size)
+        if inst.is_empty:
+            self.status("That polygon covers no pixel centre; nothing was added.")
+            return False
+        return self._push(f"Add Polygon ({category})", ann.snapshot() + (inst,), inst.id)
+
+    def set_polygons(self, polygons: list[list[tuple[float, float]]], text: str) -> bool:
+        ann, inst = self.annotations, self.selected_annotation()
+        if ann is None or inst is None:
+            return False
+        flat = [[v for p in poly for v in p] for poly in polygons]
+        new = inst.with_polygons(flat)
+        if new.is_empty:
+            self.status("The polygon would cover no pixel; change undone.")
+            self.tools["polygon"].refresh()
+            return False
+        after = tuple(new if i.id == inst.id else i for i in ann.snapshot())
+        return self._push(f"{text} #{inst.id}", after, inst.id)
+
+    # ==============================================================================================
+    # Tools
+    # ==============================================================================================
+    def set_tool(self, name: str) -> None:
+        if name not in TOOLS:
+            raise ValueError(f"unknown tool {name!r}; one of {TOOLS}")
+        if name == self.tool_name:
+            self._sync_tool_actions()
+            return
+        old = self.tools.get(self.tool_name)
+        if old is not None:
+            old.deactivate()
+        self.tool_name = name
+        tool = self.tools.get(name)
+        self.canvas.set_tool(tool)
+        if tool is not None:
+            tool.activate()
+        self._sync_tool_actions()
+        hints = {
+            "select": "Select: click an annotation or a prediction.",
+            "brush": "Brush: paint the selected annotation (a new one when none is selected). [ ] change the size.",
+            "eraser": "Eraser: erase from the selected annotation (from all when none is selected).",
+            "polygon": "Polygon: click points, click the first point or press Enter to close; drag vertices to edit.",
+        }
+        self.status(hints[name], 8000)
+        self.toolChanged.emit(name)
+
+    def _sync_tool_actions(self) -> None:
+        action = getattr(self.actions, "tool_actions", {}).get(self.tool_name) if hasattr(self, "actions") else None
+        if action is not None and not action.isChecked():
+            action.setChecked(True)
+
+    def _on_zoom(self, _percent: float) -> None:
+        for name in ("brush", "eraser"):
+            self.tools[name].update_cursor_size()
+        if self.tool_name == "polygon":
+            self.tools["polygon"].refresh()
+
+    # ==============================================================================================
+    # Saving, autosave, import, export
+    # ==============================================================================================
+    def _schedule_autosave(self) -> None:
+        self._autosave_timer.start(self.autosave_delay_ms)
+
+    def autosave_all(self) -> int:
+        """Write the autosave of every project with unsaved edits; returns how many were written."""
+        self._autosave_timer.stop()
+        written = 0
+        for project in self.registry.dirty():
+            try:
+                if project.autosave():
+                    written += 1
+                    self.autosaved.emit(str(project.autosave_path))
+            except MaskScopeError as exc:
+                self.status(f"Autosave failed: {exc}", 15000)
+        return written
+
+    def save(self, project: Project | None = None) -> bool:
+        """Save the current project (atomic write); errors go to a dialog. True when saved."""
+        project = project or self._project
+        if project is None:
+            self.status("Nothing to save: open an image folder first.")
+            return False
+        self._autosave_timer.stop()
+        try:
+            path = project.save()
+        except MaskScopeError as exc:
+            dialogs.show_error(self.window, "Could not save the annotations", str(exc))
+            return False
+        self.registry.remember_path(project)
+        self.status(f"Saved {project.instance_count()} instances to {path}", 8000)
+        self._update_status()
+        return True
+
+    def save_as(self, path: str | None = None) -> bool:
+        project = self._project
+        if project is None:
+            self.status("Nothing to save: open an image folder first.")
+            return False
+        if path is None:
+            path = prompts.get_save_path(self.window, "Save annotations as", str(project.annotations_path))
+            if not path:
+                return False
+        old_autosave = project.autosave_path
+        try:
+            saved = project.save(path)
+        except MaskScopeError as exc:
+            dialogs.show_error(self.window, "Could not save the annotations", str(exc))
+            return False
+        if old_autosave != project.autosave_path:
+            old_autosave.unlink(missing_ok=True)  # it belonged to the old file name
+        self.registry.remember_path(project)
+        self.status(f"Saved {project.instance_count()} instances to {saved}", 8000)
+        self._update_status()
+        return True
+
+    def import_annotations(self, path: str | None = None, folder: bool = False) -> bool:
+        """Import a COCO or labelme file (or a labelme folder) into the current project.
+
+        The file is fully read and checked first (nothing is changed when it has a problem); each
+        touched image gets an undo step, so an import can be undone image by image.
+        """
+        project = self._project
+        if project is None:
+            dialogs.show_error(self.window, "Nothing to import into", "Open the image folder first, then import.")
+            return False
+        if path is None:
+            start = str(project.folder)
+            ask = prompts.get_import_folder if folder else prompts.get_import_path
+            path = ask(self.window, start)
+            if not path:
+                return False
+        try:
+            plan = project.plan_import(path)
+        except (MaskScopeError, ValueError, OSError) as exc:
+            dialogs.show_error(self.window, "Import failed", f"{exc}")
+            return False
+        names = [img.file_name for img in plan.images]
+        before: dict[str, Snapshot] = {}
+        for n in names:
+            entry = project.annotations(n, create=False)
+            before[n] = entry.snapshot() if entry is not None else ()
+        replace = False
+        if any(before[n] for n in names):
+            replace = prompts.confirm(
+                self.window,
+                "Import annotations",
+                f"{sum(1 for n in names if before[n])} of these images already have annotations.\n"
+                "Replace them? (No adds the imported ones.)",
+            )
+        try:
+            summary = project.apply_import(plan, replace=replace)
+        except MaskScopeError as exc:
+            dialogs.show_error(self.window, "Import failed", str(exc))
+            return False
+        for n in names:
+            after = project.annotations(n).snapshot()
+            key = self._key(project, n)
+            command = SnapshotCommand(self, key, f"Import from {Path(path).name}", before[n], after)
+            self.history.stack(key).push(_AlreadyApplied(command))
+        self._mark_files(project)
+        if self._path is not None and self._name in names:
+            ann = self.annotations
+            self.layer.set_instances(ann.instances)
+            self.dock.set_instances(ann.instances, self._selected)
+        self._refresh_classes()
+        self._schedule_autosave()
+        self._update_status()
+        dialogs.show_info(self.window, "Import finished", summary.summary())
+        return True
+
+    def export(self, path: str | None = None, segmentation: str | None = None) -> bool:
+        """Export the current project as COCO in the background (progress in the status bar)."""
+        project = self._project
+        if project is None:
+            self.status("Nothing to export: open an image folder first.")
+            return False
+        if self.export_job.running:
+            self.status("An export is already running.")
+            return False
+        if path is None or segmentation is None:
+            start = str(project.folder / "export_coco.json")
+            target = prompts.get_export_target(self.window, start)
+            if target is None:
+                return False
+            path, segmentation = target
+        self.export_progress.setRange(0, max(len(project.annotated_images()), 1))
+        self.export_progress.setValue(0)
+        self.export_progress.show()
+        self.export_cancel.show()
+        self.status(f"Exporting to {path}\u2026", 0)
+        self._export_path = path
+        self.export_job.start(project, path, segmentation)
+        return True
+
+    def _build_status_widgets(self) -> None:
+        bar = self.window.statusBar()
+        self.export_progress = QProgressBar()
+        self.export_progress.setMaximumWidth(160)
+        self.export_progress.setMaximumHeight(14)
+        self.export_progress.setFormat("export %v / %m")
+        self.export_progress.hide()
+        self.export_cancel = QToolButton()
+        self.export_cancel.setText("Cancel export")
+        self.export_cancel.clicked.connect(lambda: self.export_job.cancel())
+        self.export_cancel.hide()
+        bar.addPermanentWidget(self.export_progress)
+        bar.addPermanentWidget(self.export_cancel)
+        self._export_path = ""
+
+    def _on_export_progress(self, done: int, total: int) -> None:
+        self.export_progress.setRange(0, max(total, 1))
+        self.export_progress.setValue(done)
+
+    def _export_done(self) -> None:
+        self.export_progress.hide()
+        self.export_cancel.hide()
+
+    def _on_export_finished(self, stats) -> None:
+        self._export_done()
+        self.status(f"Exported {stats.summary()} to {self._export_path} in {stats.seconds:.1f} s", 15000)
+        self.exportFinished.emit(stats)
+
+    def _on_export_failed(self, message: str) -> None:
+        self._export_done()
+        self.status("Export failed.", 8000)
+        dialogs.show_error(self.window, "Export failed", message)
+        self.exportFailed.emit(message)
+
+    def _on_export_cancelled(self) -> None:
+        self._export_done()
+        self.status("Export cancelled; nothing was written.", 8000)
+        self.exportFailed.emit("cancelled")
+
+    # ==============================================================================================
+    # Closing
+    # ==============================================================================================
+    def confirm_close(self) -> bool:
+        """Ask about unsaved annotations; True when the window may close."""
+        self._cancel_stroke()
+        dirty = self.registry.dirty()
+        if not dirty:
+            return True
+        names = ", ".join(str(p.annotations_path) for p in dirty)
+        answer = prompts.ask_save_changes(self.window, f"There are unsaved annotation changes ({names}).")
+        if answer == "cancel":
+            return False
+        if answer == "save":
+            return all(self.save(p) for p in dirty)
+        for project in dirty:  # discard: the user said so; do not offer them again next time
+            try:
+                project.discard_autosave()
+            except MaskScopeError:
+                pass
+        return True
+
+    def shutdown(self) -> None:
+        self._autosave_timer.stop()
+        self.export_job.shutdown()
+
+    # ==============================================================================================
+    # Events: window close, clicks that select annotations, keys for the polygon tool
+    # ==============================================================================================
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        etype = event.type()
+        if watched is self.window and etype == QEvent.Type.Close:
+            if not self.confirm_close():
+                event.ignore()
+                return True
+            self.shutdown()
+            return False
+        if watched is self.canvas and etype in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return self._tool_key(event, etype)
+        if watched is self.canvas.viewport():
+            self._viewport_event(event, etype)
+        return False
+
+    def _tool_key(self, event: QKeyEvent, etype: QEvent.Type) -> bool:
+        tool = self.tools.get(self.tool_name)
+        if not isinstance(tool, PolygonTool) or event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False
+        if not tool.wants_key(event.key()):
+            return False
+        event.accept()
+        if etype == QEvent.Type.KeyPress:
+            tool.key(event.key())
+        return True  # ShortcutOverride accepted: the key comes to us instead of a window shortcut
+
+    def _viewport_event(self, event: QEvent, etype: QEvent.Type) -> None:
+        if etype == QEvent.Type.Leave:
+            for name in ("brush", "eraser"):
+                self.tools[name].cursor.hide()
+            return
+        if self.tool_name != "select":
+            return
+        if etype == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
+            self._press_pos = event.position().toPoint()
+        elif etype == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
+            start, self._press_pos = self._press_pos, None
+            if start is None or self._path is None:
+                return
+            now = event.position().toPoint()
+            if (now - start).manhattanLength() >= QApplication.startDragDistance():
+                return  # that was a pan
+            pos = self.canvas.image_pos(event.position())
+            self.select(self.layer.instance_at(pos.x(), pos.y()))
+
+    # ==============================================================================================
+    # Status
+    # ==============================================================================================
+    def _update_actions(self) -> None:
+        if not hasattr(self, "actions"):
+            return
+        self.actions.update_enabled()
+
+    def _update_status(self) -> None:
+        project = self._project
+        if project is None:
+            self.dock.status.setText("")
+            return
+        state = "unsaved changes" if project.is_dirty else "saved"
+        self.dock.status.setText(f"{project.annotations_path.name}: {state}")
+        self.dock.status.setToolTip(str(project.annotations_path))
+
+
+class _ViewCommand(QUndoCommand):
+    """An undo step that only changes the view (rejecting a prediction hides it)."""
+
+    def __init__(self, text: str, do, undo) -> None:
+        super().__init__(text)
+        self._do, self._undo = do, undo
+
+    def redo(self) -> None:
+        self._do()
+
+    def undo(self) -> None:
+        self._undo()
+
+
+class _AlreadyApplied(QUndoCommand):
+    """Wraps a command whose change was already made (an import): the first redo does nothing."""
+
+    def __init__(self, command: SnapshotCommand) -> None:
+        super().__init__(command.text())
+        self._command = command
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:
+            self._first = False
+            return
+        self._command.redo()
+
+    def undo(self) -> None:
+        self._command.undo()

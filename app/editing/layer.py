@@ -1,0 +1,297 @@
+"""The annotation layer on the canvas: the image's annotated instances, apart from the prediction overlay.
+
+Fill: one image-sized premultiplied ARGB buffer (allocated only while there are annotations),
+wrapped by a QImage without copying. An edit recomposites only its dirty rectangle (numpy over
+the crops of the instances that touch it) and calls ``update(rect)`` on the item, whose device
+cache then repaints only that part of the screen: a brush segment on a 4000x3000 image costs
+about what its own bounding box costs.
+
+Outlines (one path per instance, cached by instance object) and class labels are redrawn only
+when instances change, not during a stroke; the selected instance gets a thick white outline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem
+
+from app.canvas_items import BoxLabelItem, argb_qimage, contours_path
+from app.colors import instance_rgb
+from app.editing.mask_ops import Rect, mask_rect, rect_intersection, rect_is_empty, rect_union
+from app.overlay import mask_contours, pack_argb
+from engine.annotations import AnnotatedInstance
+from engine.masks import CroppedMask
+
+# Above the prediction overlay (masks 10 .. boxes 30): what the user made is what they look at.
+Z_FILL, Z_OUTLINES, Z_LABELS = 40.0, 41.0, 42.0
+COLOR_OFFSET = 5  # annotation colours start elsewhere in the sequence than prediction colours
+
+
+def annotation_rgb(instance_id: int) -> tuple[int, int, int]:
+    """Stable colour of an annotated instance (by its id, so it keeps its colour across edits)."""
+    return instance_rgb(instance_id - 1 + COLOR_OFFSET)
+
+
+def _qrect(r: Rect) -> QRectF:
+    return QRectF(r[0], r[1], r[2] - r[0], r[3] - r[1])
+
+
+class FillItem(QGraphicsItem):
+    """Draws the exposed part of the layer's ARGB buffer. Cached in device pixels: a partial
+    ``update(rect)`` re-renders only ``rect`` into the cache, the rest is blitted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._image: QImage | None = None
+        self._rect = QRectF()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def set_buffer(self, argb: np.ndarray | None, size: tuple[int, int]) -> None:
+        self.prepareGeometryChange()
+        self._image = None if argb is None else argb_qimage(argb, QImage.Format.Format_ARGB32_Premultiplied)
+        self._rect = QRectF(0, 0, size[1], size[0])
+        self.update()
+
+    @property
+    def qimage(self) -> QImage | None:
+        return self._image
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        if self._image is None:
+            return
+        target = option.exposedRect.intersected(self._rect)
+        if target.isEmpty():
+            return
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, lod < 1)
+        painter.drawImage(target, self._image, target)
+
+
+class OutlineItem(QGraphicsItem):
+    """Each instance's outline in its colour; the selected one thick and white on a dark halo."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._paths: list[QPainterPath] = []
+        self._colors: list[QColor] = []
+        self._ids: list[int] = []
+        self._hidden: set[int] = set()
+        self._rect = QRectF()
+        self.selected = -1
+
+    def set_outlines(self, ids: list[int], paths: list[QPainterPath], colors: list[QColor], rect: QRectF) -> None:
+        self.prepareGeometryChange()
+        self._ids, self._paths, self._colors = ids, paths, colors
+        self._rect = QRectF(rect)
+        self.update()
+
+    def set_hidden(self, ids: set[int]) -> None:
+        if ids != self._hidden:
+            self._hidden = set(ids)
+            self.update()
+
+    def path_of(self, instance_id: int) -> QPainterPath | None:
+        for i, path in zip(self._ids, self._paths, strict=True):
+            if i == instance_id:
+                return path
+        return None
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        selected_path = None
+        for inst_id, path, color in zip(self._ids, self._paths, self._colors, strict=True):
+            if inst_id in self._hidden:
+                continue
+            if inst_id == self.selected:
+                selected_path = path
+                continue
+            painter.setPen(_cosmetic(color, 1.5))
+            painter.drawPath(path)
+        if selected_path is not None:
+            painter.setPen(_cosmetic(QColor(0, 0, 0, 170), 4.5))
+            painter.drawPath(selected_path)
+            painter.setPen(_cosmetic(QColor(255, 255, 255), 2.5))
+            painter.drawPath(selected_path)
+
+
+def _cosmetic(color: QColor, width: float) -> QPen:
+    pen = QPen(color, width)
+    pen.setCosmetic(True)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    return pen
+
+
+class AnnotationLayer:
+    """Fill, outlines and labels of one image's annotated instances on a scene."""
+
+    def __init__(self, scene: QGraphicsScene) -> None:
+        self.fill = FillItem()
+        self.outlines = OutlineItem()
+        self.labels = BoxLabelItem()
+        self.labels.set_flags(boxes=False, labels=True, scores=False)
+        for item, z in ((self.fill, Z_FILL), (self.outlines, Z_OUTLINES), (self.labels, Z_LABELS)):
+            item.setZValue(z)
+            scene.addItem(item)
+        self.fill.setOpacity(0.5)
+        self._size = (0, 0)
+        self._argb: np.ndarray | None = None
+        self._instances: list[AnnotatedInstance] = []
+        self._overrides: dict[int, CroppedMask] = {}
+        self._path_cache: dict[int, tuple[AnnotatedInstance, QPainterPath]] = {}
+        self.selected = -1
+        self.composite_pixels = 0  # pixels recomposited so far (tests check that edits stay local)
+
+    # --- content -----------------------------------------------------------------------------
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def instances(self) -> list[AnnotatedInstance]:
+        return list(self._instances)
+
+    def set_image(self, size: tuple[int, int] | None, instances: Sequence[AnnotatedInstance] = ()) -> None:
+        """A new image: drop the buffer, composite ``instances`` from scratch."""
+        self._size = (0, 0) if size is None else (int(size[0]), int(size[1]))
+        self._argb = None
+        self._overrides = {}
+        self._path_cache = {}
+        self.selected = -1
+        self._instances = list(instances)
+        self.fill.set_buffer(None, self._size)
+        if self._instances:
+            self._refresh(None)
+        self._update_vectors()
+
+    def set_instances(self, instances: Sequence[AnnotatedInstance]) -> None:
+        """The image's instances changed: recomposite only where an instance changed."""
+        old = {inst.id: inst for inst in self._instances}
+        new = {inst.id: inst for inst in instances}
+        dirty: Rect | None = None
+        for inst_id in old.keys() | new.keys():
+            a, b = old.get(inst_id), new.get(inst_id)
+            if a is b:
+                continue
+            for inst in (a, b):
+                if inst is not None:
+                    dirty = rect_union(dirty, mask_rect(inst.mask))
+        order_changed = [i.id for i in self._instances if i.id in new] != [i.id for i in instances if i.id in old]
+        self._instances = list(instances)
+        if order_changed:  # overlaps may paint in another order: recomposite the union of all
+            for inst in self._instances:
+                dirty = rect_union(dirty, mask_rect(inst.mask))
+        if dirty is not None:
+            self._refresh(dirty)
+        self._update_vectors()
+
+    def clear(self) -> None:
+        self.set_image(None)
+
+    # --- live edits (a stroke in progress) ---------------------------------------------------------
+    def set_overrides(self, masks: dict[int, CroppedMask]) -> None:
+        """Show these masks instead of the instances' own (working copies during a stroke)."""
+        self._overrides = dict(masks)
+        self.outlines.set_hidden(set(masks))
+
+    def clear_overrides(self) -> None:
+        self._overrides = {}
+        self.outlines.set_hidden(set())
+
+    def refresh_rect(self, rect: Rect | None) -> None:
+        """Recomposite ``rect`` (image pixels) and repaint just that part."""
+        if not rect_is_empty(rect):
+            self._refresh(rect)
+
+    # --- display -----------------------------------------------------------------------------------
+    def set_opacity(self, opacity: float) -> None:
+        self.fill.setOpacity(float(opacity))
+
+    def set_show_labels(self, on: bool) -> None:
+        self.labels.setVisible(on)
+
+    def set_selected(self, instance_id: int) -> None:
+        self.selected = instance_id
+        self.outlines.selected = instance_id
+        self.outlines.update()
+
+    def color(self, instance_id: int) -> tuple[int, int, int]:
+        return annotation_rgb(instance_id)
+
+    def instance_at(self, x: float, y: float) -> int:
+        """Id of the topmost instance covering image point (x, y); -1 if none."""
+        col, row = int(np.floor(x)), int(np.floor(y))
+        for inst in reversed(self._instances):
+            m = self._overrides.get(inst.id, inst.mask)
+            h, w = m.bits.shape[:2]
+            c, r = col - int(m.x0), row - int(m.y0)
+            if 0 <= r < h and 0 <= c < w and m.bits[r, c]:
+                return inst.id
+        return -1
+
+    def pixel(self, x: int, y: int) -> int:
+        """The composited ARGB value at image pixel (x, y) (0 where no instance; for tests)."""
+        return 0 if self._argb is None else int(self._argb[y, x])
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _ensure_buffer(self) -> bool:
+        if self._argb is None:
+            h, w = self._size
+            if h <= 0 or w <= 0:
+                return False
+            self._argb = np.zeros((h, w), np.uint32)
+            self.fill.set_buffer(self._argb, self._size)
+        return True
+
+    def _refresh(self, rect: Rect | None) -> None:
+        h, w = self._size
+        full = (0, 0, w, h)
+        rect = full if rect is None else rect_intersection(rect, full)
+        if rect is None or not self._ensure_buffer():
+            return
+        x0, y0, x1, y1 = rect
+        region = self._argb[y0:y1, x0:x1]
+        region[:] = 0
+        for inst in self._instances:  # list order: later instances paint on top
+            m = self._overrides.get(inst.id, inst.mask)
+            inter = rect_intersection(rect, mask_rect(m))
+            if inter is None:
+                continue
+            bits = m.bits[inter[1] - m.y0 : inter[3] - m.y0, inter[0] - m.x0 : inter[2] - m.x0]
+            target = region[inter[1] - y0 : inter[3] - y0, inter[0] - x0 : inter[2] - x0]
+            np.copyto(target, pack_argb(annotation_rgb(inst.id)), where=bits)
+        self.composite_pixels += (x1 - x0) * (y1 - y0)
+        # One pixel of margin: smooth scaling when zoomed out reads the neighbours.
+        self.fill.update(_qrect((x0 - 1, y0 - 1, x1 + 1, y1 + 1)))
+
+    def _update_vectors(self) -> None:
+        ids, paths, colors = [], [], []
+        cache: dict[int, tuple[AnnotatedInstance, QPainterPath]] = {}
+        boxes, names = [], []
+        for inst in self._instances:
+            cached = self._path_cache.get(inst.id)
+            if cached is not None and cached[0] is inst:
+                path = cached[1]
+            else:
+                path = contours_path(mask_contours(inst.mask))
+            cache[inst.id] = (inst, path)
+            ids.append(inst.id)
+            paths.append(path)
+            colors.append(QColor(*annotation_rgb(inst.id)))
+            boxes.append(inst.box_xyxy())
+            names.append(inst.category)
+        self._path_cache = cache
+        rect = QRectF(0, 0, self._size[1], self._size[0])
+        self.outlines.set_outlines(ids, paths, colors, rect)
+        box_array = np.array(boxes, np.float32).reshape(-1, 4)
+        self.labels.set_boxes(box_array, names, np.zeros(len(names), np.float32), colors, rect)

@@ -1,0 +1,264 @@
+"""The prototype viewer dock: YOLACT's prototypes, a detection's coefficients and its mask stages.
+
+Switching a prototype off recomputes the selected detection's mask without it (in the engine) and
+shows the result on the canvas in magenta. Work happens only while the dock is visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+
+from app import dialogs
+from app.inspectors.canvas_overlays import MaskPatchItem
+from app.inspectors.prototype_panels import GRID_COLUMNS, CoefficientPanel, PrototypeGridPanel, StagesPanel
+from app.inspectors.widgets import StatusBanner, ask_figure_path, save_png
+
+
+class PrototypeViewerDock(QDockWidget):
+    def __init__(self, window) -> None:
+        super().__init__("Prototype viewer (YOLACT)", window)
+        self.setObjectName("PrototypeViewerDock")
+        self.window_ = window
+        self.trace = None
+        self.grid = None
+        self.mosaic = None
+        self.enabled: np.ndarray | None = None
+        self.composition = None
+        self.comparison = None
+        self.status = None
+        self._index = -1
+        self._dirty = True
+        self._trace_id = None
+        self.mask_item = MaskPatchItem()
+        self.mask_item.setVisible(False)
+        window.canvas.add_item(self.mask_item, 31.0)
+        self._build()
+        window.instanceSelected.connect(self._on_selection)
+        window.predictionChanged.connect(self._on_prediction)
+        self.visibilityChanged.connect(self._on_visibility)
+
+    def _build(self) -> None:
+        self.content = QWidget()
+        self.banner = StatusBanner()
+        self.banner.rerunRequested.connect(lambda: self.window_.run_current())
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.export_button = QPushButton("Export\u2026")
+        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
+        self.export_button.clicked.connect(self._ask_export)
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.export_button)
+        self.tabs = QTabWidget()
+        self.grid_panel = PrototypeGridPanel()
+        self.coef_panel = CoefficientPanel()
+        self.stages_panel = StagesPanel()
+        self.tabs.addTab(self.grid_panel, "Prototypes")
+        self.tabs.addTab(self.coef_panel, "Coefficients")
+        self.tabs.addTab(self.stages_panel, "Mask stages")
+        self.grid_panel.prototypePicked.connect(self.pick_prototype)
+        self.grid_panel.prototypeToggled.connect(self.toggle_prototype)
+        self.grid_panel.allOnRequested.connect(self.enable_all)
+        self.coef_panel.prototypePicked.connect(self.pick_prototype)
+        self.coef_panel.orderChanged.connect(self._show_coefficients)
+        self.coef_panel.compareChanged.connect(self._on_compare)
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addLayout(top)
+        body.addWidget(self.tabs, 1)
+        layout = QVBoxLayout(self.content)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.body, 1)
+        self.setWidget(self.content)
+
+    # ------------------------------------------------------------------------------------------
+    # State from the window
+    # ------------------------------------------------------------------------------------------
+    def _on_selection(self, index: int) -> None:
+        self._index = index
+        self.refresh()
+
+    def _on_prediction(self) -> None:
+        self._index = self.window_.selected_instance
+        self.refresh()
+
+    def _on_visibility(self, visible: bool) -> None:
+        if visible and self._dirty:
+            self.refresh()
+        self._update_canvas()
+
+    def refresh(self) -> None:
+        if not self.isVisible():
+            self._dirty = True
+            self._update_canvas()
+            return
+        self._dirty = False
+        from engine.inspect.availability import has_prototypes, prototype_viewer_status
+
+        pred = self.window_.current_prediction
+        self.status = prototype_viewer_status(pred, self._index)
+        if not has_prototypes(self.status):
+            self._clear(self.status.message, self.status.rerun_helps)
+            return
+        self.banner.show_message("" if self.status.ready else self.status.message)
+        self.body.setEnabled(True)
+        if pred.trace is not self.trace:
+            self._load_trace(pred.trace)
+        self._compose()
+
+    def _clear(self, message: str, rerun: bool) -> None:
+        self.trace = self.grid = self.mosaic = self.composition = self.comparison = None
+        self.enabled = None
+        self.banner.show_message(message, rerun)
+        self.body.setEnabled(False)
+        self.header.setText("")
+        self._update_canvas()
+
+    def _load_trace(self, trace) -> None:
+        from engine.inspect import prototype_grid, tile_maps
+
+        self.trace = trace
+        self.grid = prototype_grid(trace)
+        self.mosaic = tile_maps(self.grid.maps, GRID_COLUMNS)
+        self.enabled = np.ones(self.grid.count, bool)  # switched-off prototypes reset per image
+        self.grid_panel.show_grid(self.grid, self.mosaic)
+        pred = self.window_.current_prediction
+        labels = [f"#{i + 1} {pred.class_name(inst)} {inst.score:.2f}" for i, inst in enumerate(pred.instances)]
+        self._labels = labels
+
+    # ------------------------------------------------------------------------------------------
+    # The selected detection
+    # ------------------------------------------------------------------------------------------
+    def _compose(self) -> None:
+        """Recompute the selected detection's stages with the enabled prototypes (engine)."""
+        from engine.inspect import compose_detection
+
+        pred = self.window_.current_prediction
+        if self.trace is None or not 0 <= self._index < len(self.trace):
+            self.composition = self.comparison = None
+            self.header.setText(f"<b>{self.grid.count} prototypes</b> \u2014 select a detection for its mask")
+            self.grid_panel.show_enabled(None)
+            self.grid_panel.show_prototype(self.grid_panel.current, None, "")
+            self._update_canvas()
+            return
+        inst = pred.instances[self._index]
+        self.composition = compose_detection(
+            self.trace, self._index, self.enabled, pred.class_names, inst.mask, prototype_maps=self.grid.maps
+        )
+        c = self.composition
+        self.header.setText(
+            f"<b>#{c.det_index + 1} {c.class_name}</b> score {c.score:.3f} \u2014 "
+            f"{int(c.enabled.sum())} of {len(c.enabled)} prototypes on, mask {c.mask.area} px"
+            + (f" ({c.changed_pixels} px changed)" if c.changed_pixels else "")
+        )
+        self.coef_panel.set_choices(self._labels, self._index)
+        self.grid_panel.show_enabled(self.enabled)
+        self._show_prototype()
+        self._update_comparison()
+        self._show_coefficients()
+        self.stages_panel.show_stages(c)
+        self._update_canvas()
+
+    def _show_prototype(self) -> None:
+        p = self.grid_panel.current
+        c = self.composition
+        coef = float(c.coefficients[p]) if c is not None else None
+        label = f"#{c.det_index + 1} {c.class_name}" if c is not None else ""
+        self.grid_panel.show_prototype(p, coef, label)
+        self.grid_panel.show_enabled(self.enabled if c is not None else None)
+
+    def _show_coefficients(self) -> None:
+        c = self.composition
+        if c is None:
+            return
+        from engine.inspect import tile_maps
+
+        order = c.order("magnitude" if self.coef_panel.by_magnitude else "index")
+        self.coef_panel.show_coefficients(c, order, self.comparison)
+        weighted = tile_maps(c.weighted[order], GRID_COLUMNS)
+        sort = "by |coefficient|" if self.coef_panel.by_magnitude else "by index"
+        self.coef_panel.show_weighted(weighted, c.weighted_limit, f"prototypes x coefficients ({sort})")
+
+    def _update_comparison(self) -> None:
+        from engine.inspect import compare_coefficients
+
+        other = self.coef_panel.compare_with
+        pred = self.window_.current_prediction
+        if self.composition is None or other < 0 or other >= len(self.trace):
+            self.comparison = None
+        else:
+            self.comparison = compare_coefficients(self.trace, self._index, other, pred.class_names)
+
+    def _on_compare(self) -> None:
+        self._update_comparison()
+        self._show_coefficients()
+
+    def pick_prototype(self, index: int) -> None:
+        if self.grid is None or not 0 <= index < self.grid.count:
+            return
+        self.grid_panel.current = index
+        self._show_prototype()
+
+    def toggle_prototype(self, index: int) -> None:
+        """Switch prototype ``index`` on/off for the selected detection's mask and recompute it."""
+        if self.enabled is None or not 0 <= index < len(self.enabled) or self.composition is None:
+            self.grid_panel.show_enabled(None)
+            return
+        self.enabled[index] = not self.enabled[index]
+        self.grid_panel.current = index
+        self._compose()
+
+    def set_enabled(self, enabled: np.ndarray) -> None:
+        if self.enabled is None:
+            return
+        self.enabled[:] = np.asarray(enabled, dtype=bool)
+        self._compose()
+
+    def enable_all(self) -> None:
+        if self.enabled is not None:
+            self.set_enabled(np.ones_like(self.enabled))
+
+    def _update_canvas(self) -> None:
+        c = self.composition
+        show = self.isVisible() and c is not None and not bool(c.enabled.all())
+        if show:
+            self.mask_item.set_mask(c.mask.x0, c.mask.y0, c.mask.bits)
+        self.mask_item.setVisible(show)
+
+    # ------------------------------------------------------------------------------------------
+    # Export
+    # ------------------------------------------------------------------------------------------
+    def _ask_export(self) -> None:
+        if self.grid is None:
+            return
+        name = f"prototypes_det{self._index + 1}.png" if self.composition is not None else "prototypes.png"
+        path = ask_figure_path(self, name)
+        if path is None:
+            return
+        from engine.errors import MaskScopeError
+
+        try:
+            png, js = self.export_figure(path)
+        except MaskScopeError as exc:
+            dialogs.show_error(self, "Export failed", str(exc))
+            return
+        self.window_.statusBar().showMessage(f"Saved {png.name} and {js.name}", 6000)
+
+    def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
+        """Save the viewer as shown (PNG) and its numbers (JSON with the same stem)."""
+        from engine.errors import MaskScopeError
+        from engine.inspect.figure_export import prototype_figure_data, write_figure_json
+
+        if self.grid is None:
+            raise MaskScopeError("Nothing to export: the prototype viewer shows no YOLACT prediction.")
+        png_path = Path(png_path)
+        save_png(self.content, png_path)
+        data = prototype_figure_data(self.grid, self.composition, self.comparison)
+        js = write_figure_json(png_path.with_suffix(".json"), data)
+        return png_path, js

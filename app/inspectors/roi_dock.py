@@ -1,0 +1,386 @@
+"""The RoI inspector dock: Mask R-CNN's RoIAlign, step by step, for the selected detection.
+
+It follows the main window's selection (``instanceSelected``) and prediction (``predictionChanged``),
+asks ``engine.inspect`` for every number, and draws the RoI's boxes, bins and samples on the canvas.
+Work happens only while the dock is visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import dialogs
+from app.inspectors.canvas_overlays import RoIOverlayItem
+from app.inspectors.roi_panels import AlignPanel, BoxesPanel, ComparePanel, MaskPanel
+from app.inspectors.widgets import StatusBanner, ask_figure_path, save_png
+
+BRANCHES = (("box", "Box head (RPN proposal)"), ("mask", "Mask head (refined box)"))
+VIEWS = (("mean", "Mean over channels"), ("max", "Max over channels"), ("channel", "Channel"))
+CLICK_RADIUS_PX = 6.0  # a click this close (screen pixels) to a sample point picks it
+
+
+class RoIInspectorDock(QDockWidget):
+    def __init__(self, window) -> None:
+        super().__init__("RoI inspector (Mask R-CNN)", window)
+        self.setObjectName("RoIInspectorDock")
+        self.window_ = window
+        self.inspection = None
+        self.paste = None
+        self.selection: tuple[int, int, tuple[int, int] | None] | None = None
+        self.status = None
+        self._dirty = True
+        self._index = -1
+        self.overlay = RoIOverlayItem()
+        self.overlay.setVisible(False)
+        window.canvas.add_item(self.overlay, 30.0)
+        self._build()
+        window.instanceSelected.connect(self._on_selection)
+        window.predictionChanged.connect(self._on_prediction)
+        self.visibilityChanged.connect(self._on_visibility)
+
+    # ------------------------------------------------------------------------------------------
+    # Widgets
+    # ------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.content = QWidget()
+        self.banner = StatusBanner()
+        self.banner.rerunRequested.connect(self._rerun)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+
+        self.branch = QComboBox()
+        for key, label in BRANCHES:
+            self.branch.addItem(label, key)
+        self.branch.setToolTip(
+            "Which head's RoIAlign to explain: the box head pools the RPN proposal "
+            "(7x7), the mask head the refined box (14x14)"
+        )
+        self.out_size = QSpinBox()
+        self.out_size.setRange(1, 32)
+        self.out_size.setToolTip("RoIAlign output size (bins per side)")
+        self.ratio = QSpinBox()
+        self.ratio.setRange(0, 16)
+        self.ratio.setSpecialValueText("adaptive")
+        self.ratio.setToolTip("Samples per bin along each axis; adaptive = ceil(bin size in cells)")
+        self.aligned = QCheckBox("aligned")
+        self.aligned.setToolTip("aligned=True shifts the box by half a cell (pixel-centre model)")
+        self.reset = QPushButton("Model settings")
+        self.reset.setToolTip("Back to the settings the model itself pools with")
+        self.defaults_note = QLabel()
+        self.defaults_note.setTextFormat(Qt.TextFormat.RichText)
+
+        self.view = QComboBox()
+        for key, label in VIEWS:
+            self.view.addItem(label, key)
+        self.channel = QSpinBox()
+        self.channel.setRange(0, 0)
+        self.channel.setPrefix("#")
+        self.channel.setToolTip("Feature channel shown in the feature map, pooled values and worked example")
+        self.show_grid = QCheckBox("bins")
+        self.show_samples = QCheckBox("samples")
+        self.show_pool = QCheckBox("RoIPool bins")
+        for box, on in ((self.show_grid, True), (self.show_samples, True), (self.show_pool, False)):
+            box.setChecked(on)
+            box.toggled.connect(self._apply_layers)
+        self.export_button = QPushButton("Export\u2026")
+        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
+        self.export_button.clicked.connect(self._ask_export)
+
+        settings = QHBoxLayout()
+        for w in (QLabel("Head"), self.branch, QLabel("output"), self.out_size, QLabel("sampling"), self.ratio):
+            settings.addWidget(w)
+        settings.addWidget(self.aligned)
+        settings.addWidget(self.reset)
+        settings.addWidget(self.defaults_note, 1)
+        view = QHBoxLayout()
+        for w in (QLabel("Feature"), self.view, self.channel, QLabel("Show"), self.show_grid, self.show_samples):
+            view.addWidget(w)
+        view.addWidget(self.show_pool)
+        view.addStretch(1)
+        view.addWidget(self.export_button)
+
+        self.tabs = QTabWidget()
+        self.boxes_panel = BoxesPanel()
+        self.align_panel = AlignPanel()
+        self.compare_panel = ComparePanel()
+        self.mask_panel = MaskPanel()
+        self.tabs.addTab(self.align_panel, "RoIAlign grid")
+        self.tabs.addTab(self.boxes_panel, "Boxes && level")
+        self.tabs.addTab(self.compare_panel, "vs RoIPool")
+        self.tabs.addTab(self.mask_panel, "Mask")
+        self.align_panel.featureClicked.connect(self._on_feature_click)
+        self.align_panel.binPicked.connect(lambda r, c: self.select_bin(r, c))
+        self.compare_panel.binPicked.connect(lambda r, c: self.select_bin(r, c))
+
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.header)
+        body.addLayout(settings)
+        body.addLayout(view)
+        body.addWidget(self.tabs, 1)
+        layout = QVBoxLayout(self.content)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.body, 1)
+        self.setWidget(self.content)
+
+        self.branch.currentIndexChanged.connect(self._on_branch)
+        self.out_size.valueChanged.connect(self._recompute)
+        self.ratio.valueChanged.connect(self._recompute)
+        self.aligned.toggled.connect(self._recompute)
+        self.reset.clicked.connect(self.reset_settings)
+        self.view.currentIndexChanged.connect(self._on_view)
+        self.channel.valueChanged.connect(self._on_view)
+
+    # ------------------------------------------------------------------------------------------
+    # State from the window
+    # ------------------------------------------------------------------------------------------
+    def _on_selection(self, index: int) -> None:
+        self._index = index
+        self.refresh(keep_settings=True)
+
+    def _on_prediction(self) -> None:
+        self._index = self.window_.selected_instance
+        self.refresh(keep_settings=True)
+
+    def _on_visibility(self, visible: bool) -> None:
+        if visible and self._dirty:
+            self.refresh(keep_settings=True)
+        self.overlay.setVisible(visible and self.inspection is not None)
+
+    def _rerun(self) -> None:
+        self.window_.run_current()
+
+    @property
+    def feature_view(self):
+        """The current feature view: a channel index, 'mean' or 'max'."""
+        key = self.view.currentData()
+        return int(self.channel.value()) if key == "channel" else key
+
+    def _settings(self) -> tuple[int, int, bool]:
+        return int(self.out_size.value()), int(self.ratio.value()), bool(self.aligned.isChecked())
+
+    # ------------------------------------------------------------------------------------------
+    # Computing (engine) and showing
+    # ------------------------------------------------------------------------------------------
+    def refresh(self, keep_settings: bool = True) -> None:
+        """Recompute for the window's current prediction and selection (when visible)."""
+        if not self.isVisible():
+            self._dirty = True
+            self.overlay.setVisible(False)
+            return
+        self._dirty = False
+        from engine.inspect import roi_inspector_status
+
+        pred = self.window_.current_prediction
+        self.status = roi_inspector_status(pred, self._index)
+        if not self.status.ready:
+            self._show_unavailable(self.status.message, self.status.rerun_helps)
+            return
+        trace = pred.trace
+        pooler = trace.box_pooler if self.branch.currentData() == "box" else trace.mask_pooler
+        if not keep_settings or self.inspection is None:
+            self._set_controls(pooler)
+        self._compute()
+
+    def _set_controls(self, pooler) -> None:
+        for w in (self.out_size, self.ratio, self.aligned):
+            w.blockSignals(True)
+        self.out_size.setValue(int(pooler.output_size[0]))
+        self.ratio.setValue(max(int(pooler.sampling_ratio), 0))
+        self.aligned.setChecked(bool(pooler.aligned))
+        for w in (self.out_size, self.ratio, self.aligned):
+            w.blockSignals(False)
+
+    def reset_settings(self) -> None:
+        pred = self.window_.current_prediction
+        if pred is None or pred.trace is None or not hasattr(pred.trace, "box_pooler"):
+            return
+        trace = pred.trace
+        self._set_controls(trace.box_pooler if self.branch.currentData() == "box" else trace.mask_pooler)
+        self._recompute()
+
+    def _on_branch(self) -> None:
+        self.inspection = None  # each head has its own model settings
+        self.refresh(keep_settings=False)
+
+    def _recompute(self) -> None:
+        if self.isVisible() and self.status is not None and self.status.ready:
+            self._compute()
+
+    def _compute(self) -> None:
+        from engine.errors import MaskScopeError
+        from engine.inspect import inspect_mask_paste, inspect_roi
+
+        pred = self.window_.current_prediction
+        out, ratio, aligned = self._settings()
+        try:
+            insp = inspect_roi(
+                pred.trace, self._index, self.branch.currentData(), out, ratio, aligned, pred.class_names
+            )
+            paste = inspect_mask_paste(pred.trace, self._index, pred.instances[self._index].box, 0.5, pred.class_names)
+        except (MaskScopeError, ValueError, IndexError) as exc:
+            self._show_unavailable(f"Cannot inspect this detection: {exc}", False)
+            return
+        self.inspection, self.paste = insp, paste
+        self.banner.show_message("")
+        self.body.setEnabled(True)
+        self.channel.blockSignals(True)
+        self.channel.setRange(0, insp.channels - 1)
+        self.channel.blockSignals(False)
+        self.channel.setEnabled(self.view.currentData() == "channel")
+        self._show_header()
+        self.boxes_panel.show_inspection(insp)
+        self.mask_panel.show_paste(paste)
+        oh, ow = insp.output_size
+        self.selection = (oh // 2, ow // 2, None)
+        self._show_values(fit=True)
+        self._show_canvas()
+
+    def _show_unavailable(self, message: str, rerun: bool) -> None:
+        self.inspection = None
+        self.paste = None
+        self.selection = None
+        self.banner.show_message(message, rerun)
+        self.body.setEnabled(False)
+        self.header.setText("")
+        self.overlay.setVisible(False)
+
+    def _show_header(self) -> None:
+        insp = self.inspection
+        s, m = insp.settings, insp.model_settings
+        self.header.setText(
+            f"<b>#{insp.det_index + 1} {insp.class_name}</b> score {insp.score:.3f} \u2014 {insp.head_name} pools "
+            f"the {insp.roi_name} from <b>P{insp.level.level}</b> (stride {insp.level.stride:g})"
+        )
+        if insp.uses_model_settings:
+            self.defaults_note.setText("<span style='color:#3a3'>\u2713 the model's own settings</span>")
+        else:
+            self.defaults_note.setText(f"<span style='color:#c80'>changed; model: {m.describe()}</span>")
+        self.out_size.setSuffix(f"  (model {m.output_size[0]})" if s.output_size != m.output_size else "  (model)")
+        ratio_default = "adaptive" if m.sampling_ratio <= 0 else str(m.sampling_ratio)
+        self.ratio.setSuffix("  (model)" if s.sampling_ratio == m.sampling_ratio else f"  (model {ratio_default})")
+        self.aligned.setText("aligned (model)" if s.aligned == m.aligned else f"aligned (model: {m.aligned})")
+
+    def _on_view(self) -> None:
+        self.channel.setEnabled(self.view.currentData() == "channel")
+        if self.inspection is not None:
+            self._show_values(fit=False)
+
+    def _show_values(self, fit: bool) -> None:
+        insp, view = self.inspection, self.feature_view
+        self.align_panel.show_values(insp, view, fit=fit)
+        self.compare_panel.show_values(insp, view)
+        self._apply_layers()
+        self._show_selection()
+
+    def _show_canvas(self) -> None:
+        insp = self.inspection
+        top = insp.top_classes[0]
+        boxes = [
+            (insp.proposal_image, "proposal", f"proposal #{insp.proposal_index}  obj {insp.proposal_objectness:.2f}"),
+            (insp.refined_image, "refined", f"refined: {insp.class_name} {insp.score:.2f} (top {top[0]})"),
+        ]
+        self.overlay.set_geometry(
+            boxes,
+            insp.grid_segments_image(),
+            insp.sample_points_image(),
+            insp.sample_valid(),
+            insp.pool_rects_image(),
+        )
+        self._apply_layers()
+        self._show_selection()
+        self.overlay.setVisible(self.isVisible())
+
+    def _apply_layers(self) -> None:
+        grid, samples, pool = self.show_grid.isChecked(), self.show_samples.isChecked(), self.show_pool.isChecked()
+        self.overlay.set_layers(grid, samples, pool)
+        self.align_panel.feature.set_layers(grid, samples, pool)
+
+    # ------------------------------------------------------------------------------------------
+    # Selection of a bin / sample
+    # ------------------------------------------------------------------------------------------
+    def _on_feature_click(self, x: float, y: float, pixel: float) -> None:
+        if self.inspection is None:
+            return
+        hit = self.inspection.locate_feature(x, y, CLICK_RADIUS_PX * pixel)
+        if hit is not None:
+            self.select_bin(*hit)
+
+    def select_bin(self, row: int, col: int, sample: tuple[int, int] | None = None) -> None:
+        if self.inspection is None:
+            return
+        oh, ow = self.inspection.output_size
+        if not (0 <= row < oh and 0 <= col < ow):
+            return
+        self.selection = (row, col, sample)
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        insp, sel, view = self.inspection, self.selection, self.feature_view
+        if insp is None or sel is None:
+            return
+        self.align_panel.show_selection(insp, view, sel)
+        self.compare_panel.show_selection(insp, view, sel)
+        row, col, sample = sel
+        xy, neighbors = None, []
+        if sample is not None:
+            detail = insp.sample_detail(row, col, sample[0], sample[1], view)
+            xy = detail.xy_image
+            if detail.valid:
+                neighbors = [insp.cell_rect_image(r, c) for r, c in detail.neighbors]
+        self.overlay.set_selection(insp.bin_rect_image(row, col), xy, neighbors)
+
+    # ------------------------------------------------------------------------------------------
+    # Export
+    # ------------------------------------------------------------------------------------------
+    def _ask_export(self) -> None:
+        if self.inspection is None:
+            return
+        path = ask_figure_path(self, f"roi_det{self.inspection.det_index + 1}_{self.inspection.branch}.png")
+        if path is None:
+            return
+        from engine.errors import MaskScopeError
+
+        try:
+            png, js = self.export_figure(path)
+        except MaskScopeError as exc:
+            dialogs.show_error(self, "Export failed", str(exc))
+            return
+        self.window_.statusBar().showMessage(f"Saved {png.name} and {js.name}", 6000)
+
+    def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
+        """Save the inspector as shown (PNG) and its numbers (JSON with the same stem)."""
+        from engine.inspect.figure_export import roi_figure_data, write_figure_json
+
+        if self.inspection is None:
+            from engine.errors import MaskScopeError
+
+            raise MaskScopeError("Nothing to export: the RoI inspector shows no detection.")
+        png_path = Path(png_path)
+        save_png(self.content, png_path)
+        data = roi_figure_data(self.inspection, self.feature_view, self.selection, self.paste)
+        js = write_figure_json(png_path.with_suffix(".json"), data)
+        return png_path, js
+
+    # ------------------------------------------------------------------------------------------
+    # For tests and scripts
+    # ------------------------------------------------------------------------------------------
+    def shown_pooled_values(self) -> np.ndarray:
+        return self.align_panel.pooled.values()
