@@ -12,7 +12,8 @@ Peak memory, measured in a fresh subprocess per model: on CPU the process's peak
 (VmHWM: weights + activations + the Python/torch runtime), printed with the delta over the
 RSS right after importing torch; on CUDA ``torch.cuda.max_memory_allocated`` (tensors only).
 
-    python bench/bench_yolact_vs_maskrcnn.py [--runs 5] [--warmup 2] [--device cpu|cuda] [--no-memory]
+    python bench/bench_yolact_vs_maskrcnn.py [--runs 5] [--warmup 2] [--device cpu|cuda] [--threads N]
+                                             [--no-memory]
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def child(name: str, device: str | None) -> int:
 
 
 def measure_memory(name: str, device: str | None) -> dict:
-    cmd = [sys.executable, __file__, "--child", name] + (["--device", device] if device else [])
+    cmd = [sys.executable, __file__, "--child", name, "--threads", str(torch.get_num_threads())]
+    cmd += ["--device", device] if device else []
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -97,9 +99,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per model (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--no-memory", action="store_true", help="skip the two memory subprocesses")
     parser.add_argument("--child", choices=["yolact", "maskrcnn"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         return child(args.child, args.device)
 

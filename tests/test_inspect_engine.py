@@ -178,8 +178,9 @@ def test_coordinates_hit_testing_and_worked_example(mrcnn_pred):
     inside = (img_pts[:, 0] >= x1 - 1e-3) & (img_pts[:, 0] <= x2 + 1e-3)
     inside &= (img_pts[:, 1] >= y1 - 1e-3) & (img_pts[:, 1] <= y2 + 1e-3)
     assert inside.all()  # the grid is drawn where the RoI is on the original image
-    np.testing.assert_allclose(insp.proposal_image * np.array([insp.scale[1], insp.scale[0]] * 2),
-                               insp.proposal_network, rtol=1e-6)
+    np.testing.assert_allclose(
+        insp.proposal_image * np.array([insp.scale[1], insp.scale[0]] * 2), insp.proposal_network, rtol=1e-6
+    )
     gh, gw = insp.grid
     _, ow = insp.output_size
     k = (3 * ow + 4) * gh * gw + 1 * gw + 0  # bin (3, 4), sample (1, 0)

@@ -26,6 +26,16 @@ from engine.yolact.postprocess import (
 from engine.yolact.trace import YolactTrace, recompose_mask
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The test machine is shared: one intra-op thread avoids oversubscription (results do not
+    depend on it; tests that care about threads set them themselves)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _detecting(seg, seed: int = 0):
     """Random-init heads give ~1/81 per class; raise class logits so that many priors pass 0.05."""
     torch.manual_seed(seed)
@@ -112,6 +122,7 @@ def test_predict_coco_classes_and_instances_in_image_coordinates():
 def test_compact_masks_equal_full_image_reference_on_random_tensors():
     gen = torch.Generator().manual_seed(0)
     threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the generic cases also on two threads (chunked loops)
     cases = [
         (80, 80, 150, 230, 7),
         (138, 138, 600, 800, 5),

@@ -76,6 +76,15 @@ def _action(window, text: str, slot, shortcuts=(), tip: str | None = None, icon_
     return action
 
 
+def _unique(keys: list[QKeySequence]) -> list[QKeySequence]:
+    """The same key twice on one action makes Qt call the shortcut ambiguous and do nothing."""
+    out: list[QKeySequence] = []
+    for k in keys:
+        if not k.isEmpty() and all(k != o for o in out):
+            out.append(k)
+    return out
+
+
 def build_editing_actions(c: EditingController) -> EditingActions:
     window = c.window
     K = QKeySequence.StandardKey  # noqa: N806 - Qt naming
@@ -88,10 +97,10 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     export = _action(window, "&Export COCO\u2026", lambda: c.export(), ("Ctrl+E",))
 
     undo = c.history.group.createUndoAction(window, "&Undo")
-    undo.setShortcuts([QKeySequence(K.Undo), QKeySequence("Ctrl+Z")])
+    undo.setShortcuts(_unique([QKeySequence(K.Undo), QKeySequence("Ctrl+Z")]))
     undo.setIcon(edit_icon("undo"))
     redo = c.history.group.createRedoAction(window, "&Redo")
-    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    redo.setShortcuts(_unique([QKeySequence(K.Redo), QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]))
     redo.setIcon(edit_icon("redo"))
     window.addAction(undo)
     window.addAction(redo)

@@ -91,6 +91,7 @@ class EditingController(QObject):
         self.actions = build_editing_actions(self)
         window.add_dock(self.dock)
         self.layer.set_opacity(window.overlay_controls.opacity)
+        self.layer.set_view_scale(self.canvas.scale_factor)
 
         window.imageShown.connect(self._on_image_shown)
         window.imageFailed.connect(self._on_image_failed)
@@ -108,7 +109,8 @@ class EditingController(QObject):
         self.history.group.cleanChanged.connect(lambda _c: self._update_status())
         window.installEventFilter(self)
         self.canvas.installEventFilter(self)
-        self.canvas.viewport().installEventFilter(self)
+        self._viewport = self.canvas.viewport()  # kept: no C++ call in eventFilter while the window dies
+        self._viewport.installEventFilter(self)
         self._update_actions()
 
     # ==============================================================================================
@@ -459,7 +461,12 @@ class EditingController(QObject):
         return True
 
     def set_current_class(self, name: str) -> None:
-        if name and name != self.current_class:
+        """The class of new instances (added to the project's class list when new)."""
+        if not name:
+            return
+        if self._project is not None:
+            self._project.classes.ensure(name)
+        if name != self.current_class:
             self.current_class = name
             self._refresh_classes()
 
@@ -544,7 +551,7 @@ class EditingController(QObject):
         return self._stroke
 
     def set_brush_size(self, size: float) -> None:
-        size = float(min(max(size, MIN_SIZE), MAX_SIZE))
+        size = float(min(max(round(size), MIN_SIZE), MAX_SIZE))  # whole pixels, as the spin box shows
         if abs(size - self.brush_size) < 1e-9:
             return
         self.brush_size = size
@@ -555,10 +562,10 @@ class EditingController(QObject):
         self.status(f"Brush size {size:.0f} px", 2000)
 
     def grow_brush(self) -> None:
-        self.set_brush_size(max(self.brush_size * SIZE_STEP, self.brush_size + 1))
+        self.set_brush_size(max(round(self.brush_size * SIZE_STEP), self.brush_size + 1))
 
     def shrink_brush(self) -> None:
-        self.set_brush_size(min(self.brush_size / SIZE_STEP, self.brush_size - 1))
+        self.set_brush_size(min(round(self.brush_size / SIZE_STEP), self.brush_size - 1))
 
     def set_erase_others(self, on: bool) -> None:
         self.erase_others = bool(on)
@@ -626,6 +633,7 @@ class EditingController(QObject):
             action.setChecked(True)
 
     def _on_zoom(self, _percent: float) -> None:
+        self.layer.set_view_scale(self.canvas.scale_factor)
         for name in ("brush", "eraser"):
             self.tools[name].update_cursor_size()
         if self.tool_name == "polygon":
@@ -846,7 +854,7 @@ class EditingController(QObject):
             return False
         if watched is self.canvas and etype in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             return self._tool_key(event, etype)
-        if watched is self.canvas.viewport():
+        if watched is self._viewport:
             self._viewport_event(event, etype)
         return False
 

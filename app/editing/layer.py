@@ -27,7 +27,7 @@ from engine.annotations import AnnotatedInstance
 from engine.masks import CroppedMask
 
 # Above the prediction overlay (masks 10 .. boxes 30): what the user made is what they look at.
-Z_FILL, Z_OUTLINES, Z_LABELS = 40.0, 41.0, 42.0
+Z_FILL, Z_OUTLINES, Z_HIGHLIGHT, Z_LABELS = 40.0, 41.0, 41.5, 42.0
 COLOR_OFFSET = 5  # annotation colours start elsewhere in the sequence than prediction colours
 
 
@@ -76,7 +76,9 @@ class FillItem(QGraphicsItem):
 
 
 class OutlineItem(QGraphicsItem):
-    """Each instance's outline in its colour; the selected one thick and white on a dark halo."""
+    """Each instance's outline in its colour, as one-pixel cosmetic lines (Qt's fast hairline
+    rasteriser; wider pens take the general stroker, ~10 ms per big outline), cached in device
+    pixels so a brush segment's repaint blits it. The selected outline is ``HighlightItem``'s."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,6 +88,7 @@ class OutlineItem(QGraphicsItem):
         self._hidden: set[int] = set()
         self._rect = QRectF()
         self.selected = -1
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_outlines(self, ids: list[int], paths: list[QPainterPath], colors: list[QColor], rect: QRectF) -> None:
         self.prepareGeometryChange()
@@ -98,6 +101,15 @@ class OutlineItem(QGraphicsItem):
             self._hidden = set(ids)
             self.update()
 
+    def set_selected(self, instance_id: int) -> None:
+        if instance_id != self.selected:
+            self.selected = instance_id
+            self.update()
+
+    @property
+    def hidden(self) -> set[int]:
+        return self._hidden
+
     def path_of(self, instance_id: int) -> QPainterPath | None:
         for i, path in zip(self._ids, self._paths, strict=True):
             if i == instance_id:
@@ -109,20 +121,46 @@ class OutlineItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        selected_path = None
         for inst_id, path, color in zip(self._ids, self._paths, self._colors, strict=True):
-            if inst_id in self._hidden:
+            if inst_id in self._hidden or inst_id == self.selected:
                 continue
-            if inst_id == self.selected:
-                selected_path = path
-                continue
-            painter.setPen(_cosmetic(color, 1.5))
+            painter.setPen(_cosmetic(color, 1.0))
             painter.drawPath(path)
-        if selected_path is not None:
-            painter.setPen(_cosmetic(QColor(0, 0, 0, 170), 4.5))
-            painter.drawPath(selected_path)
-            painter.setPen(_cosmetic(QColor(255, 255, 255), 2.5))
-            painter.drawPath(selected_path)
+
+
+class HighlightItem(QGraphicsItem):
+    """The selected instance's outline, thick and white on a dark halo. Its bounds are that
+    outline's box, so repaints elsewhere (brush segments on other instances) never stroke it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._path: QPainterPath | None = None
+        self._rect = QRectF()
+        self.pad = 8.0  # image pixels around the path for the wide pen; set from the zoom
+
+    def set_path(self, path: QPainterPath | None) -> None:
+        self.prepareGeometryChange()
+        self._path = path
+        self._rect = (
+            QRectF() if path is None else path.boundingRect().adjusted(-self.pad, -self.pad, self.pad, self.pad)
+        )
+        self.update()
+
+    def set_view_scale(self, scale: float) -> None:
+        self.pad = 4.0 / max(scale, 1e-6)
+        self.set_path(self._path)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        if self._path is None:
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(_cosmetic(QColor(0, 0, 0, 170), 4.0))
+        painter.drawPath(self._path)
+        painter.setPen(_cosmetic(QColor(255, 255, 255), 2.0))
+        painter.drawPath(self._path)
 
 
 def _cosmetic(color: QColor, width: float) -> QPen:
@@ -138,9 +176,16 @@ class AnnotationLayer:
     def __init__(self, scene: QGraphicsScene) -> None:
         self.fill = FillItem()
         self.outlines = OutlineItem()
+        self.highlight = HighlightItem()
         self.labels = BoxLabelItem()
         self.labels.set_flags(boxes=False, labels=True, scores=False)
-        for item, z in ((self.fill, Z_FILL), (self.outlines, Z_OUTLINES), (self.labels, Z_LABELS)):
+        items = (
+            (self.fill, Z_FILL),
+            (self.outlines, Z_OUTLINES),
+            (self.highlight, Z_HIGHLIGHT),
+            (self.labels, Z_LABELS),
+        )
+        for item, z in items:
             item.setZValue(z)
             scene.addItem(item)
         self.fill.setOpacity(0.5)
@@ -168,6 +213,8 @@ class AnnotationLayer:
         self._overrides = {}
         self._path_cache = {}
         self.selected = -1
+        self.outlines.selected = -1
+        self.outlines.set_hidden(set())
         self._instances = list(instances)
         self.fill.set_buffer(None, self._size)
         if self._instances:
@@ -200,13 +247,20 @@ class AnnotationLayer:
 
     # --- live edits (a stroke in progress) ---------------------------------------------------------
     def set_overrides(self, masks: dict[int, CroppedMask]) -> None:
-        """Show these masks instead of the instances' own (working copies during a stroke)."""
+        """Show these masks instead of the instances' own (working copies during a stroke).
+
+        Their outlines are stale until the stroke ends, so they are hidden meanwhile.
+        """
         self._overrides = dict(masks)
-        self.outlines.set_hidden(set(masks))
+        if set(masks) != self.outlines.hidden:
+            self.outlines.set_hidden(set(masks))
+            self._update_highlight()
 
     def clear_overrides(self) -> None:
         self._overrides = {}
-        self.outlines.set_hidden(set())
+        if self.outlines.hidden:
+            self.outlines.set_hidden(set())
+            self._update_highlight()
 
     def refresh_rect(self, rect: Rect | None) -> None:
         """Recomposite ``rect`` (image pixels) and repaint just that part."""
@@ -222,8 +276,15 @@ class AnnotationLayer:
 
     def set_selected(self, instance_id: int) -> None:
         self.selected = instance_id
-        self.outlines.selected = instance_id
-        self.outlines.update()
+        self.outlines.set_selected(instance_id)
+        self._update_highlight()
+
+    def set_view_scale(self, scale: float) -> None:
+        self.highlight.set_view_scale(scale)
+
+    def _update_highlight(self) -> None:
+        hidden = self.selected in self.outlines.hidden
+        self.highlight.set_path(None if hidden else self.outlines.path_of(self.selected))
 
     def color(self, instance_id: int) -> tuple[int, int, int]:
         return annotation_rgb(instance_id)
@@ -293,5 +354,6 @@ class AnnotationLayer:
         self._path_cache = cache
         rect = QRectF(0, 0, self._size[1], self._size[0])
         self.outlines.set_outlines(ids, paths, colors, rect)
+        self._update_highlight()
         box_array = np.array(boxes, np.float32).reshape(-1, 4)
         self.labels.set_boxes(box_array, names, np.zeros(len(names), np.float32), colors, rect)

@@ -19,6 +19,7 @@ INVALID_COLOR = QColor(150, 150, 150)
 POOL_COLOR = QColor(255, 80, 60)
 SELECT_COLOR = QColor(255, 255, 0)
 NEIGHBOR_COLOR = QColor(255, 255, 255)
+RECOMPOSED_COLOR = QColor(255, 0, 255, 140)  # a YOLACT mask recomputed with prototypes switched off
 
 
 def cosmetic_pen(color: QColor, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
@@ -176,9 +177,9 @@ class RoIOverlayItem(QGraphicsItem):
                 if style == Qt.PenStyle.DashLine:
                     corner = transform.map(r.bottomLeft())
                     back = QRectF(corner.x(), corner.y() + 1, w, h)
-                else:
-                    corner = transform.map(r.topLeft())
-                    back = QRectF(corner.x(), corner.y() - h - 1, w, h)
+                else:  # top right: the instance overlay puts its own label at the top left
+                    corner = transform.map(r.topRight())
+                    back = QRectF(corner.x() - w, corner.y() - h - 1, w, h)
                 painter.fillRect(back, QColor(0, 0, 0, 170))
                 painter.setPen(color)
                 painter.drawText(back, Qt.AlignmentFlag.AlignCenter, label)
@@ -188,9 +189,9 @@ class RoIOverlayItem(QGraphicsItem):
 class MaskPatchItem(QGraphicsPixmapItem):
     """A boolean mask patch shown as a translucent colour at its place in the image."""
 
-    def __init__(self, color: QColor = QColor(255, 0, 255, 140)) -> None:
+    def __init__(self, color: QColor | None = None) -> None:
         super().__init__()
-        self._color = color
+        self._color = color if color is not None else QColor(RECOMPOSED_COLOR)
         self._area = 0
         self.setTransformationMode(Qt.TransformationMode.FastTransformation)
 

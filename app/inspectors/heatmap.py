@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
@@ -67,6 +67,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self.addItem(self.bar, row=1, col=1)
             self.bar.setImageItem(self.image)
         self._has_image = False
+        self._double_pending = False
         self.scene().sigMouseClicked.connect(self._on_click)
         self.setMinimumSize(80, 80)
 
@@ -122,10 +123,19 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             return
         point = self.vb.mapSceneToView(pos)
         if event.double():
-            self.doubleClicked.emit(point.x(), point.y())
+            # pyqtgraph reports one double-click as two click events (Qt turns the double-click into
+            # a second press too): emit once, after the scene has delivered both.
+            if not self._double_pending:
+                self._double_pending = True
+                x, y = point.x(), point.y()
+                QTimer.singleShot(0, lambda: self._emit_double(x, y))
         else:
             self.clicked.emit(point.x(), point.y(), float(self.vb.viewPixelSize()[0]))
         event.accept()
+
+    def _emit_double(self, x: float, y: float) -> None:
+        self._double_pending = False
+        self.doubleClicked.emit(x, y)
 
 
 class ValueGrid(QTableWidget):

@@ -312,6 +312,8 @@ class RoIInspectorDock(QDockWidget):
         grid, samples, pool = self.show_grid.isChecked(), self.show_samples.isChecked(), self.show_pool.isChecked()
         self.overlay.set_layers(grid, samples, pool)
         self.align_panel.feature.set_layers(grid, samples, pool)
+        if self.inspection is not None and self.selection is not None:
+            self.align_panel.show_selection(self.inspection, self.feature_view, self.selection)
 
     # ------------------------------------------------------------------------------------------
     # Selection of a bin / sample

@@ -116,9 +116,10 @@ class AlignPanel(QWidget):
     def show_values(self, insp, view, fit: bool = True) -> None:
         win = insp.feature_window(view)
         self.feature.set_window(win.values, win.rect_feature, win.value_range, fit=fit)
+        h, w = win.values.shape
         self.feature.set_title(
-            f"P{insp.level.level} ('{insp.level.featmap}'), {win.label}: cells {win.row0}..{win.row0 + win.values.shape[0] - 1}"
-            f" x {win.col0}..{win.col0 + win.values.shape[1] - 1}"
+            f"P{insp.level.level} ('{insp.level.featmap}'), {win.label}: "
+            f"rows {win.row0}..{win.row0 + h - 1}, cols {win.col0}..{win.col0 + w - 1}"
         )
         self.feature.set_geometry(
             insp.grid_segments_feature(), insp.sample_points_feature(), insp.sample_valid(), insp.pool_rects_feature()
@@ -143,8 +144,8 @@ class AlignPanel(QWidget):
             if detail.valid:
                 neighbors = [insp.cell_rect_feature(r, c) for r, c in detail.neighbors]
         self.example.setPlainText(text)
-        pool = insp.pool.bin(row, col)
-        self.feature.set_selection(insp.bin_rect_feature(row, col), sample_xy, neighbors, pool.rect_feature, None)
+        pool = insp.pool.bin(row, col).rect_feature if self.feature.pool.isVisible() else None
+        self.feature.set_selection(insp.bin_rect_feature(row, col), sample_xy, neighbors, pool, None)
         self.pooled.select(row, col)
 
 

@@ -64,8 +64,11 @@ class MaskPasteInspection:
             f"({self.cells_above} of {m * m} above {_fmt(self.threshold)})",
             f"padded by {self.padding} cell of zeros: {p}x{p}; box grown by {p}/{m} = {_fmt(self.growth)} around "
             f"its centre so the padded map covers it",
-            "box (" + ", ".join(_fmt(v) for v in self.box_image) + ") -> ("
-            + ", ".join(_fmt(v) for v in self.expanded_box) + f") -> integer ({x0}, {y0}, {x1}, {y1})",
+            "box ("
+            + ", ".join(_fmt(v) for v in self.box_image)
+            + ") -> ("
+            + ", ".join(_fmt(v) for v in self.expanded_box)
+            + f") -> integer ({x0}, {y0}, {x1}, {y1})",
             f"{p}x{p} map resized bilinearly to {y1 - y0 + 1} x {x1 - x0 + 1} pixels (h x w), "
             f"kept inside the image: x {px0}..{px1 - 1}, y {py0}..{py1 - 1}",
             f"pixels with probability > {_fmt(self.threshold)}: {self.area}",

@@ -226,9 +226,7 @@ class DetectionComposition:
             f"in the image (after bilinear upsampling): {self.mask.area} pixels",
         ]
         if self.reference_area is not None and self.changed_pixels is not None:
-            out.append(
-                f"with every prototype: {self.reference_area} pixels; {self.changed_pixels} pixels differ"
-            )
+            out.append(f"with every prototype: {self.reference_area} pixels; {self.changed_pixels} pixels differ")
         return out
 
 

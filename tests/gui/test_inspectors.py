@@ -89,8 +89,13 @@ def _click_view(qtbot, heatmap, x: float, y: float, double: bool = False) -> Non
     """A real mouse click at data point (x, y) of a HeatmapView."""
     scene = heatmap.vb.mapViewToScene(QPointF(x, y))
     pos = heatmap.mapFromScene(scene)
-    if double:
-        qtbot.mouseDClick(heatmap.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    if double:  # what a real double-click delivers: press, release, double-click, release
+        left = Qt.MouseButton.LeftButton
+        qtbot.mousePress(heatmap.viewport(), left, pos=pos)
+        qtbot.mouseRelease(heatmap.viewport(), left, pos=pos)
+        qtbot.mouseDClick(heatmap.viewport(), left, pos=pos)
+        qtbot.mouseRelease(heatmap.viewport(), left, pos=pos)
+        qtbot.wait(20)  # the double-click is reported once the scene has delivered it
     else:
         qtbot.mouseClick(heatmap.viewport(), Qt.MouseButton.LeftButton, pos=pos)
 
