@@ -87,7 +87,7 @@ def main() -> int:
             inst.mask.to_rle()
     base_s = (time.perf_counter() - t) * N_IMAGES / len(subset)
     t = time.perf_counter()
-    from engine.coco_io import encode_cropped
+    from engine.masks import encode_cropped
 
     for ann in subset:
         for inst in ann:

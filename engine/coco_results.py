@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.coco_io import encode_cropped
 from engine.fileio import atomic_write_text
+from engine.masks import encode_cropped
 from engine.segmenter import Instance, Prediction
 
 IMAGES_SUFFIX = ".images.json"

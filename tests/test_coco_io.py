@@ -21,17 +21,13 @@ from engine.annotations import AnnotatedInstance, ClassList, ImageAnnotations
 from engine.coco_io import (
     ExportCancelled,
     build_coco,
-    counts_to_string,
-    cropped_from_counts,
-    encode_cropped,
     export_coco,
     load_coco,
     parse_coco,
     rle_problem,
-    string_to_counts,
 )
 from engine.errors import AnnotationError
-from engine.masks import CroppedMask
+from engine.masks import CroppedMask, counts_to_string, cropped_from_counts, encode_cropped, string_to_counts
 from engine.polygons import has_holes, mask_to_polygons, polygons_to_mask, trace_polygons
 from engine.project import Project
 

@@ -120,3 +120,10 @@ def test_cli_without_command_prints_help():
     )
     assert result.returncode == 0
     assert "maskscope" in result.stdout
+
+
+def test_rle_of_patch_without_pixels_is_empty():
+    cm = CroppedMask(3, 4, np.zeros((5, 6), bool), (20, 30))  # a patch with a shape but no set pixel
+    rle = cm.to_rle()
+    assert rle["size"] == [20, 30]
+    assert not decode_rle(rle).any()
