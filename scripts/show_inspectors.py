@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+
 from app.application import create_application, sample_images  # noqa: E402
 
 
@@ -27,14 +29,23 @@ def build_model(viewer: str, weights: str | None):
 
     if viewer == "roi":
         return build_segmenter(LoadRequest(choice_by_key(DEMO_KEY), "cpu")), "Demo model (built-in)"
+    from app.model_catalog import RESOURCES
     from engine.errors import WeightsError
-    from engine.models import create_segmenter
+    from engine.models import create_segmenter, load_segmenter
+    from engine.synthetic import DEMO_CLASSES
 
+    demo = RESOURCES / "models" / "demo_yolact.safetensors"
+    if weights is None and demo.is_file():
+        seg = load_segmenter(demo, device="cpu", score_thresh=0.05)
+        return seg, f"YOLACT demo ({seg.weights_source})"
     try:
         seg = create_segmenter("yolact", "yolact_resnet50", weights, device="cpu", score_thresh=0.05)
     except WeightsError as exc:
+        # A 550 config, randomly initialised, with the demo's classes (so scores pass 0.05).
         print(f"{exc}\nUsing random YOLACT weights instead.")
-        seg = create_segmenter("yolact", "yolact_resnet50", "random", device="cpu", score_thresh=0.05)
+        seg = create_segmenter(
+            "yolact", "yolact_resnet50", "random", device="cpu", class_names=list(DEMO_CLASSES), score_thresh=0.05
+        )
     return seg, f"YOLACT ResNet-50 ({seg.weights_source})"
 
 
@@ -42,7 +53,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--viewer", choices=("roi", "prototypes"), default="roi")
     parser.add_argument("--image", help="image to open (default: the first bundled sample)")
-    parser.add_argument("--detection", type=int, default=0, help="index of the detection to select")
+    parser.add_argument(
+        "--detection",
+        type=int,
+        help="index of the detection to select (default: the top one; for the "
+        "prototype viewer the one with the largest mask among the top 20)",
+    )
+    parser.add_argument(
+        "--switch-off",
+        type=int,
+        default=0,
+        help="prototype viewer: switch off the N prototypes with the largest |coefficient|",
+    )
     parser.add_argument("--tab", type=int, default=0, help="inspector tab to show")
     parser.add_argument("--weights", help="YOLACT weights for --viewer prototypes (default: official file)")
     args = parser.parse_args()
@@ -78,11 +100,21 @@ def main() -> int:
         window.resizeDocks([dock], [600], Qt.Orientation.Vertical)
         if not len(pred):
             return
-        index = min(args.detection, len(pred) - 1)
+        if args.detection is not None:
+            index = min(args.detection, len(pred) - 1)
+        elif args.viewer == "prototypes":
+            index = int(np.argmax([inst.area for inst in pred.instances[:20]]))
+        else:
+            index = 0
         # Only instances scoring at least as high as the selected one stay on the canvas.
         window.set_score_threshold(max(0.0, round(pred.instances[index].score - 0.005, 2)))
         window.select_instance(index)
         dock.tabs.setCurrentIndex(args.tab)
+        if args.viewer == "prototypes" and args.switch_off > 0 and proto.composition is not None:
+            enabled = np.ones(len(proto.enabled), bool)
+            enabled[proto.composition.order("magnitude")[: args.switch_off]] = False
+            proto.set_enabled(enabled)
+            proto.pick_prototype(int(proto.composition.order("magnitude")[0]))
         QTimer.singleShot(300, lambda: zoom_to(pred.instances[index].box))
 
     def zoom_to(box) -> None:

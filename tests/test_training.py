@@ -439,3 +439,22 @@ def test_train_cli_errors_are_clear(tmp_path, capsys):
     rc = cli_main(["train", "--coco", str(data), "--model", "maskrcnn", "--config", "maskrcnn_r18_fpn",
                    "--weights", "random", "--epochs", "0", "--out", str(tmp_path / "o")])  # fmt: skip
     assert rc == 1 and "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_project_folder_is_a_training_source(tmp_path, shapes_set):
+    import shutil
+
+    from engine.training.data import load_data
+
+    project = tmp_path / "proj"
+    shutil.copytree(shapes_set.parent / "images", project)
+    shutil.copy(shapes_set, project / "annotations.json")
+    src = load_data(project, None)
+    ref = load_coco_source(shapes_set)
+    assert src.classes == ref.classes and len(src.records) == len(ref.records)
+    a = InstanceDataset(src.records)[0][1]
+    b = InstanceDataset(ref.records)[0][1]
+    assert torch.equal(a["masks"], b["masks"]) and torch.equal(a["labels"], b["labels"])
+    (tmp_path / "new_project").mkdir()
+    with pytest.raises(DataError, match="no annotations file"):
+        load_data(tmp_path / "new_project", None)

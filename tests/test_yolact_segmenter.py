@@ -100,6 +100,14 @@ def test_predict_equals_official_pipeline_all_and_thresholded(tiny4):
     assert thr.instances and all(i.score > mid for i in thr.instances)  # strict, like eval.py
     _assert_same_as_official(thr, official_pipeline(tiny4, image, mid))
     tiny4.score_thresh = 0
+    try:
+        for mode in ("cross_class",):  # traditional NMS: test_yolact_quirks (slow on 6k priors)
+            tiny4.nms_mode = mode
+            pred = tiny4.predict(image)
+            assert pred.meta["nms"] == mode and len(pred) > 0
+            _assert_same_as_official(pred, official_pipeline(tiny4, image, 0))
+    finally:
+        tiny4.nms_mode = "fast"
 
 
 def test_predict_coco_classes_and_instances_in_image_coordinates():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
@@ -106,6 +107,7 @@ class AnnotationDock(QDockWidget):
         layout.addWidget(self.status)
         self.setWidget(body)
         self._rows: dict[int, _Row] = {}
+        self._areas: dict[int, tuple[AnnotatedInstance, int]] = {}  # by id; valid while the object is the same
         self._updating = False
         self.tree.itemSelectionChanged.connect(self._on_selection)
         self.tree.itemDoubleClicked.connect(lambda item, _c: self.relabelRequested.emit(int(item.data(0, ID_ROLE))))
@@ -128,8 +130,9 @@ class AnnotationDock(QDockWidget):
             row.setIcon(0, _swatch(annotation_rgb(inst.id), dpr))
             row.setText(1, inst.category)
             row.setData(1, SORT_ROLE, inst.category)
-            row.setText(2, f"{inst.area:,}")
-            row.setData(2, SORT_ROLE, inst.area)
+            area = self._area(inst)
+            row.setText(2, f"{area:,}")
+            row.setData(2, SORT_ROLE, area)
             row.setText(3, source_text(inst))
             row.setData(3, SORT_ROLE, source_text(inst))
             for col in (0, 2):
@@ -144,6 +147,13 @@ class AnnotationDock(QDockWidget):
         self._updating = False
         self.select(selected)
         self.setWindowTitle(f"Annotations ({len(instances)})" if instances else "Annotations")
+
+    def _area(self, inst: AnnotatedInstance) -> int:
+        cached = self._areas.get(inst.id)
+        if cached is None or cached[0] is not inst:
+            cached = (inst, int(np.count_nonzero(inst.mask.bits)))
+            self._areas[inst.id] = cached
+        return cached[1]
 
     def set_classes(self, names: list[str], current: str | None) -> None:
         self.class_combo.blockSignals(True)

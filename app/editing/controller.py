@@ -78,7 +78,7 @@ class EditingController(QObject):
         self._press_pos: QPoint | None = None
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
-        self._autosave_timer.timeout.connect(self.autosave_all)
+        self._autosave_timer.timeout.connect(self._on_autosave_timer)
         self.export_job = ExportJob(self)
         self.export_job.progress.connect(self._on_export_progress)
         self.export_job.finished.connect(self._on_export_finished)
@@ -533,8 +533,9 @@ class EditingController(QObject):
         if changed:
             select = stroke.target_id if any(i.id == stroke.target_id for i in result) else -1
             text = "Brush Stroke" if stroke.mode == "brush" else "Erase"
-            changed = self._push(text, result, select)
-        self.layer.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
+            changed = self._push(text, result, select)  # recomposites where instances changed
+        if not changed:
+            self.layer.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
         return changed
 
     def _cancel_stroke(self) -> None:
@@ -644,6 +645,12 @@ class EditingController(QObject):
     # ==============================================================================================
     def _schedule_autosave(self) -> None:
         self._autosave_timer.start(self.autosave_delay_ms)
+
+    def _on_autosave_timer(self) -> None:
+        if self._stroke is not None or self.tools["polygon"].dragging:
+            self._schedule_autosave()  # never stall a stroke or a drag: write when the hand is lifted
+            return
+        self.autosave_all()
 
     def autosave_all(self) -> int:
         """Write the autosave of every project with unsaved edits; returns how many were written."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
@@ -28,12 +29,24 @@ from engine.masks import CroppedMask
 
 # Above the prediction overlay (masks 10 .. boxes 30): what the user made is what they look at.
 Z_FILL, Z_OUTLINES, Z_HIGHLIGHT, Z_LABELS = 40.0, 41.0, 41.5, 42.0
+OUTLINE_TOLERANCE = 0.7  # pixels
 COLOR_OFFSET = 5  # annotation colours start elsewhere in the sequence than prediction colours
 
 
 def annotation_rgb(instance_id: int) -> tuple[int, int, int]:
     """Stable colour of an annotated instance (by its id, so it keeps its colour across edits)."""
     return instance_rgb(instance_id - 1 + COLOR_OFFSET)
+
+
+def outline_path(mask: CroppedMask) -> QPainterPath:
+    """The mask's outlines, simplified to within 0.7 px: pixel staircases make paths 5-10x longer
+    and Qt's stroker (wide or antialiased pens) slows down with every vertex."""
+    simplified = []
+    for contour in mask_contours(mask):
+        if len(contour) > 4:
+            contour = cv2.approxPolyDP(contour.reshape(-1, 1, 2), OUTLINE_TOLERANCE, True).reshape(-1, 2)
+        simplified.append(contour)
+    return contours_path(simplified)
 
 
 def _qrect(r: Rect) -> QRectF:
@@ -137,6 +150,7 @@ class HighlightItem(QGraphicsItem):
         self._path: QPainterPath | None = None
         self._rect = QRectF()
         self.pad = 8.0  # image pixels around the path for the wide pen; set from the zoom
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_path(self, path: QPainterPath | None) -> None:
         self.prepareGeometryChange()
@@ -157,16 +171,16 @@ class HighlightItem(QGraphicsItem):
         if self._path is None:
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setPen(_cosmetic(QColor(0, 0, 0, 170), 4.0))
+        painter.setPen(_cosmetic(QColor(0, 0, 0, 170), 4.0, Qt.PenJoinStyle.MiterJoin))
         painter.drawPath(self._path)
-        painter.setPen(_cosmetic(QColor(255, 255, 255), 2.0))
+        painter.setPen(_cosmetic(QColor(255, 255, 255), 2.0, Qt.PenJoinStyle.MiterJoin))
         painter.drawPath(self._path)
 
 
-def _cosmetic(color: QColor, width: float) -> QPen:
+def _cosmetic(color: QColor, width: float, join: Qt.PenJoinStyle = Qt.PenJoinStyle.RoundJoin) -> QPen:
     pen = QPen(color, width)
     pen.setCosmetic(True)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    pen.setJoinStyle(join)
     return pen
 
 
@@ -344,7 +358,7 @@ class AnnotationLayer:
             if cached is not None and cached[0] is inst:
                 path = cached[1]
             else:
-                path = contours_path(mask_contours(inst.mask))
+                path = outline_path(inst.mask)
             cache[inst.id] = (inst, path)
             ids.append(inst.id)
             paths.append(path)

@@ -92,6 +92,7 @@ class GrowableMask:
         self.bits = np.array(mask.bits, dtype=bool, copy=True)
         if self.bits.size == 0:
             self.bits = np.zeros((0, 0), bool)
+        self.changed = False  # any pixel painted or erased since the copy
 
     @property
     def rect(self) -> Rect | None:
@@ -120,9 +121,16 @@ class GrowableMask:
         """The writable part of the patch over ``rect`` (which must lie inside the patch)."""
         return self.bits[rect[1] - self.y0 : rect[3] - self.y0, rect[0] - self.x0 : rect[2] - self.x0]
 
-    def paint(self, rect: Rect, footprint: np.ndarray) -> None:
+    def paint(self, rect: Rect, footprint: np.ndarray) -> bool:
+        """Set ``footprint``; True when any pixel was not set before."""
         self.ensure(rect)
-        self.view(rect)[footprint] = True
+        region = self.view(rect)
+        added = footprint & ~region
+        if not added.any():
+            return False
+        region |= added
+        self.changed = True
+        return True
 
     def erase(self, rect: Rect, footprint: np.ndarray) -> bool:
         """Clear ``footprint`` where it overlaps the patch; True when any pixel changed."""
@@ -135,6 +143,7 @@ class GrowableMask:
         if not hit.any():
             return False
         region[sub] = False
+        self.changed = True
         return True
 
     def as_cropped(self) -> CroppedMask:
@@ -142,7 +151,17 @@ class GrowableMask:
         return CroppedMask(self.x0, self.y0, self.bits, self.image_size)
 
     def to_cropped(self) -> CroppedMask:
-        return CroppedMask(self.x0, self.y0, self.bits.copy(), self.image_size).tight()
+        return tight_mask(self.x0, self.y0, self.bits, self.image_size)
+
+
+def tight_mask(x0: int, y0: int, bits: np.ndarray, image_size: tuple[int, int]) -> CroppedMask:
+    """A copy of ``bits`` cropped to its set pixels (row/column ``any`` is ~10x faster than nonzero)."""
+    rows = np.flatnonzero(bits.any(axis=1)) if bits.size else np.zeros(0, np.intp)
+    if rows.size == 0:
+        return CroppedMask(x0, y0, np.zeros((0, 0), bool), image_size)
+    cols = np.flatnonzero(bits[rows[0] : rows[-1] + 1].any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return CroppedMask(x0 + c0, y0 + r0, bits[r0:r1, c0:c1].copy(), image_size)
 
 
 @dataclass

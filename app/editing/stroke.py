@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.editing.mask_ops import GrowableMask, Rect, mask_rect, rect_intersection, segment_bounds, segment_footprint
-from engine.annotations import AnnotatedInstance, masks_equal
+from engine.annotations import AnnotatedInstance
 from engine.masks import CroppedMask
 
 Point = tuple[float, float]
@@ -99,13 +99,13 @@ class Stroke:
         out: list[AnnotatedInstance] = []
         for inst in self.before:
             work = self.working.get(inst.id)
-            if work is None:
+            if work is None or not work.changed:
                 out.append(inst)
                 continue
             mask = work.to_cropped()
             if mask.bits.size == 0:
                 continue  # erased to nothing: the instance goes (undo brings it back)
-            out.append(inst if masks_equal(mask, inst.mask) else inst.with_mask(mask))
+            out.append(inst.with_mask(mask))
         if self.new_instance is not None:
             mask = self.working[self.new_instance.id].to_cropped()
             if mask.bits.size:

@@ -162,7 +162,7 @@ class PrototypeViewerDock(QDockWidget):
         self._show_prototype()
         self._update_comparison()
         self._show_coefficients()
-        self.stages_panel.show_stages(c)
+        self.stages_panel.show_stages(c, self.window_.current_image)
         self._update_canvas()
 
     def _show_prototype(self) -> None:

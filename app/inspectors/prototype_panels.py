@@ -257,7 +257,13 @@ class StagesPanel(QWidget):
         self.sigmoid = HeatmapView("sigmoid", PROBABILITY)
         self.cropped = HeatmapView("crop to box (+1 px)", PROBABILITY)
         self.threshold = HeatmapView("> 0.5", "CET-L1")
-        self.final = HeatmapView("final mask (image pixels)", "CET-L1")
+        self.final = HeatmapView("final mask on the image", "CET-L1")
+        self.final_mask = pg.ImageItem(axisOrder="row-major")  # RGBA mask over the image crop
+        self.final.vb.addItem(self.final_mask)
+        self.zoom = QCheckBox("zoom to the box")
+        self.zoom.setChecked(True)
+        self.zoom.toggled.connect(lambda _on: self._apply_zoom())
+        self._composition = None
         self.crop_box = _rect_item(QColor(0, 255, 255), width=1.5)
         self.cropped.vb.addItem(self.crop_box)
         self.box_item = _rect_item(QColor(0, 255, 255), width=1.5)
@@ -269,29 +275,70 @@ class StagesPanel(QWidget):
             strip.setColumnStretch(i, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.zoom)
         layout.addLayout(strip, 3)
         layout.addWidget(self.text, 1)
 
-    def show_stages(self, c) -> None:
+    def _apply_zoom(self) -> None:
+        """Show the prototype-resolution stages around the crop box, or whole."""
+        c = self._composition
+        if c is None:
+            return
+        hp, wp = c.assembled.shape
+        if self.zoom.isChecked():
+            (y1, y2), (x1, x2) = c.crop_rows, c.crop_cols
+            pad = max(0.5 * max(x2 - x1, y2 - y1), 6.0)
+            rect = QRectF(x1 - pad, y1 - pad, x2 - x1 + 2 * pad, y2 - y1 + 2 * pad).intersected(QRectF(0, 0, wp, hp))
+        else:
+            rect = QRectF(0, 0, wp, hp)
+        for view in (self.assembled, self.sigmoid, self.cropped, self.threshold):
+            view.vb.setRange(rect, padding=0.02)
+
+    def show_stages(self, c, image=None) -> None:
+        """``c``: DetectionComposition; ``image``: the RGB image, shown under the final mask."""
+        self._composition = c
         self.assembled.set_image(c.assembled, symmetric_levels(c.assembled_limit))
         self.sigmoid.set_image(c.sigmoid, (0.0, 1.0))
         self.cropped.set_image(c.cropped, (0.0, 1.0))
-        x1, y1, x2, y2 = (float(v) for v in c.crop_box)
-        self.crop_box.setRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+        (r0, r1), (c0, c1) = c.crop_rows, c.crop_cols  # the prototype pixels the crop keeps
+        self.crop_box.setRect(QRectF(c0, r0, c1 - c0, r1 - r0))
         self.crop_box.setVisible(True)
         self.threshold.set_image(c.thresholded.astype(np.float32), (0.0, 1.0))
+        self._show_final(c, image)
+        self._apply_zoom()
+        self.text.setPlainText("\n".join(c.lines()))
+
+    def _show_final(self, c, image) -> None:
         m = c.mask
         h, w = m.bits.shape
-        bx1, by1, bx2, by2 = (float(v) for v in c.box_image)
-        if h and w:
-            self.final.set_title(f"final mask: {m.area} px")
-            self.final.set_image(m.bits.astype(np.float32), (0.0, 1.0), (float(m.x0), float(m.y0), float(w), float(h)))
+        bx1, by1, bx2, by2 = (int(v) for v in c.box_image)
+        # The image around the box (grey), the mask over it in magenta.
+        pad = max(4, (max(bx2 - bx1, by2 - by1)) // 3)
+        ex1, ey1, ex2, ey2 = bx1, by1, bx2, by2
+        if h and w:  # an empty mask has no place of its own
+            ex1, ey1, ex2, ey2 = min(ex1, m.x0), min(ey1, m.y0), max(ex2, m.x0 + w), max(ey2, m.y0 + h)
+        if image is not None:
+            ih, iw = image.shape[:2]
+            x0, y0 = max(ex1 - pad, 0), max(ey1 - pad, 0)
+            x1, y1 = min(ex2 + pad, iw), min(ey2 + pad, ih)
+            crop = image[y0:y1, x0:x1].astype(np.float32).mean(axis=2) if x1 > x0 and y1 > y0 else None
         else:
+            crop = None
+        if crop is None:
+            x0, y0 = bx1, by1
+            crop = np.zeros((max(by2 - by1, 1), max(bx2 - bx1, 1)), np.float32)
+        ch, cw = crop.shape
+        self.final.set_image(crop, (0.0, 255.0), (float(x0), float(y0), float(cw), float(ch)), fit=False)
+        if h and w:
+            rgba = np.zeros((h, w, 4), np.uint8)
+            rgba[m.bits] = (255, 0, 255, 150)
+            self.final_mask.setImage(rgba, levels=None, autoLevels=False)
+            self.final_mask.setRect(QRectF(float(m.x0), float(m.y0), float(w), float(h)))
+            self.final_mask.setVisible(True)
+            self.final.set_title(f"final mask: {m.area} px")
+        else:
+            self.final_mask.setVisible(False)
             self.final.set_title("final mask: empty")
-            self.final.set_image(
-                np.zeros((1, 1), np.float32), (0.0, 1.0), (bx1, by1, max(bx2 - bx1, 1), max(by2 - by1, 1))
-            )
         self.box_item.setRect(QRectF(bx1, by1, bx2 - bx1, by2 - by1))
         self.box_item.setVisible(True)
         self.final.fit()
-        self.text.setPlainText("\n".join(c.lines()))

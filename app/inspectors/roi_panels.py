@@ -226,13 +226,21 @@ class MaskPanel(QWidget):
         self.probs_curve.setParentItem(self.probs.image)
         self.pasted_curve = pg.IsocurveItem(level=0.5, pen=pg.mkPen((0, 255, 255), width=2), axisOrder="row-major")
         self.pasted_curve.setParentItem(self.pasted.image)
+        self.box_rect = pg.QtWidgets.QGraphicsRectItem()
+        self.box_rect.setPen(pg.mkPen((60, 230, 90), width=2))
+        self.grown_rect = pg.QtWidgets.QGraphicsRectItem()
+        self.grown_rect.setPen(pg.mkPen((255, 255, 255), width=1, style=Qt.PenStyle.DashLine))
+        self.pasted.vb.addItem(self.box_rect)
+        self.pasted.vb.addItem(self.grown_rect)
         self.text = monospace_text(90)
         maps = QHBoxLayout()
         maps.addWidget(self.probs)
         maps.addWidget(self.pasted)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(_section("7. Mask head output and paste (cyan: 0.5 contour)"))
+        layout.addWidget(
+            _section("7. Mask head output and paste (cyan: 0.5 contour; green: box; dashed: grown integer box)")
+        )
         layout.addLayout(maps, 3)
         layout.addWidget(self.text, 1)
 
@@ -246,6 +254,11 @@ class MaskPanel(QWidget):
             self.pasted.set_title(f"pasted: x {x0}..{x1 - 1}, y {y0}..{y1 - 1} (image pixels)")
             self.pasted.set_image(paste.patch, (0.0, 1.0), (float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
             self.pasted_curve.setData(paste.patch.astype(np.float64))
+            bx1, by1, bx2, by2 = paste.box_image
+            self.box_rect.setRect(bx1, by1, bx2 - bx1, by2 - by1)
+            gx1, gy1, gx2, gy2 = paste.int_box
+            self.grown_rect.setRect(gx1, gy1, gx2 + 1 - gx1, gy2 + 1 - gy1)
+            self.pasted.fit()
         else:
             self.pasted.set_title("the box lies outside the image")
             self.pasted.clear_image()

@@ -186,6 +186,8 @@ def prototype_figure_data(
             "order_by_magnitude": c.order("magnitude"),
             "enabled": c.enabled,
             "crop_box_proto_xyxy": c.crop_box,
+            "crop_rows": c.crop_rows,
+            "crop_cols": c.crop_cols,
             "box_image_xyxy": c.box_image,
             "assembled": c.assembled,
             "sigmoid": c.sigmoid,

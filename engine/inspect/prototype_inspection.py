@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import torch
 
 from engine.inspect.availability import InspectionError
 from engine.masks import CroppedMask
+from engine.yolact.postprocess import crop_ranges
 from engine.yolact.trace import YolactTrace, recompose_mask
 
 ORDERS = ("index", "magnitude")
@@ -171,7 +173,9 @@ class DetectionComposition:
     sigmoid: np.ndarray  # (Hp, Wp)
     cropped: np.ndarray  # (Hp, Wp) sigmoid, zero outside the box + 1 px (official order)
     threshold: float
-    crop_box: np.ndarray  # (4,) x1, y1, x2, y2 of the crop in prototype pixels
+    crop_box: np.ndarray  # (4,) x1, y1, x2, y2 of the crop in prototype pixels (floats, as computed)
+    crop_rows: tuple[int, int]  # [start, end) prototype rows the crop keeps
+    crop_cols: tuple[int, int]  # [start, end) prototype columns the crop keeps
     box_image: np.ndarray  # (4,) int pixels
     mask: CroppedMask  # the final mask in image pixels
     reference_area: int | None  # area with every prototype (the prediction's mask)
@@ -216,12 +220,13 @@ class DetectionComposition:
         off = self.disabled
         used = f"{k - len(off)} of {k} prototypes" + (f" (off: {', '.join(map(str, off))})" if off else "")
         x1, y1, x2, y2 = (float(v) for v in self.crop_box)
+        (r0, r1), (c0, c1) = self.crop_rows, self.crop_cols
         out = [
             f"#{self.det_index + 1} {self.class_name}, score {_fmt(self.score)}: {used}",
             f"linear combination P @ c at {hp}x{wp}: min {_fmt(self.assembled.min())}, "
             f"max {_fmt(self.assembled.max())}",
-            f"sigmoid, then crop to the box + 1 px: x [{_fmt(x1)}, {_fmt(x2)}), y [{_fmt(y1)}, {_fmt(y2)}) "
-            f"prototype pixels",
+            f"sigmoid, then crop to the box + 1 px: keep x' in [{_fmt(x1)}, {_fmt(x2)}), y' in [{_fmt(y1)}, "
+            f"{_fmt(y2)}): prototype columns {c0}..{c1 - 1}, rows {r0}..{r1 - 1}",
             f"> {_fmt(self.threshold)} at prototype resolution: {int(self.thresholded.sum())} pixels; "
             f"in the image (after bilinear upsampling): {self.mask.area} pixels",
         ]
@@ -255,6 +260,7 @@ def compose_detection(
     maps = prototype_maps if prototype_maps is not None else np.moveaxis(trace.prototypes, -1, 0)
     if maps.shape != (k, *trace.proto_size):
         raise ValueError(f"prototype_maps must be (k, Hp, Wp) = {(k, *trace.proto_size)}, got {maps.shape}")
+    rows, cols = crop_ranges(torch.from_numpy(trace.boxes_rel[det_index : det_index + 1]), *trace.proto_size)
     mask = stages["mask"]
     changed = _xor_count(mask, reference_mask) if reference_mask is not None else None
     return DetectionComposition(
@@ -268,6 +274,8 @@ def compose_detection(
         cropped=np.asarray(stages["cropped"], np.float32),
         threshold=float(threshold),
         crop_box=trace.crop_boxes[det_index].astype(np.float64),
+        crop_rows=(int(rows[0, 0]), int(rows[0, 1])),
+        crop_cols=(int(cols[0, 0]), int(cols[0, 1])),
         box_image=trace.boxes_abs[det_index].astype(np.int64),
         mask=mask,
         reference_area=reference_mask.area if reference_mask is not None else None,

@@ -5,12 +5,16 @@ four references to one empty tensor). ``instance_masks`` gives the same masks bi
 only computes each one inside the region where it can be non-zero, so memory grows with object
 area instead of image area times detections.
 
-Why the compact path is exact: bilinear upsampling computes every output pixel as
-``h0 * (w0 * x00 + w1 * x01) + h1 * (w0 * x10 + w1 * x11)`` with weights that depend only on the
-output index and the two sizes. Resizing one axis to its own size gives weights (1, 0), an exact
-copy. So a width-only pass (rows unchanged) followed by a height-only pass (columns unchanged)
-performs the very same float operations as the one-pass resize, and each pass can be restricted
-to the rows / columns that are not all zero. Tests compare both paths on random tensors.
+Why the compact path is exact: PyTorch's generic bilinear kernel computes every output pixel as
+``t0 * h0 + t1 * h1`` with ``t = x0 * w0 + x1 * w1`` along the row, with weights that depend only
+on the output index and the two sizes. Resizing one axis to its own size gives weights (1, 0), an
+exact copy. So a width-only pass (rows unchanged) followed by a height-only pass (columns
+unchanged) performs the very same float operations as the one-pass resize, and each pass can be
+restricted to the rows / columns that are not all zero. PyTorch's CPU channels-last kernel (used
+for outputs with h + w <= 128, and for 3 channels on one thread) groups the products differently;
+the passes are padded so that they never take it, and where the official call takes it, that call
+is made as is. Tests compare both paths on random tensors, float for float. (On CUDA the kernel
+computes ``h0 * (w0 * x00 + w1 * x01) + h1 * (...)`` too; not tested here, there is no GPU.)
 """
 
 from __future__ import annotations
