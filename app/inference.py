@@ -22,8 +22,14 @@ from app.model_catalog import LoadRequest, ModelChoice, build_segmenter
 
 
 def default_torch_threads() -> int:
-    """Leave one core to the GUI thread so the event loop never starves while a model runs."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """All cores but one, so the GUI thread always finds a free core while a model runs.
+
+    On a dual-core machine that would halve inference speed for little gain: the GUI thread needs
+    almost no CPU, torch releases the GIL inside its ops, and the scheduler favours the sleeping GUI
+    thread; bench/bench_gui_responsiveness.py measured stalls within target with 2 threads there.
+    """
+    cores = os.cpu_count() or 2
+    return cores if cores <= 2 else cores - 1
 
 
 @dataclass

@@ -83,8 +83,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.overlay_controls)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.instance_list)
         self._panels += [self.file_list, self.overlay_controls, self.instance_list]
-        self.resizeDocks([self.overlay_controls, self.instance_list], [130, 520], Qt.Orientation.Vertical)
-        self.resizeDocks([self.file_list, self.instance_list], [220, 330], Qt.Orientation.Horizontal)
+        self._docks_sized = False
         self._build_status_bar()
         self.actions_ = build_actions(self)
         for dock in self._panels:
@@ -701,7 +700,13 @@ class MainWindow(QMainWindow):
         if geometry:
             self.restoreGeometry(QByteArray(geometry))
         else:
-            self.resize(1360, 860)
+            screen = self.screen().availableGeometry() if self.screen() is not None else None
+            w, h = (
+                (1440, 900)
+                if screen is None
+                else (min(1440, screen.width() * 9 // 10), min(900, screen.height() * 9 // 10))
+            )
+            self.resize(w, h)
         state = s.get_bytes("window/state")
         if state:
             self.restoreState(QByteArray(state))
@@ -723,6 +728,15 @@ class MainWindow(QMainWindow):
         """Stop the background threads (the window can be closed or dropped safely afterwards)."""
         self.worker.shutdown()
         self.loader.shutdown()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._docks_sized and not self.settings.get_bytes("window/state"):
+            # First run: dock sizes only take effect once the window has its real size.
+            self._docks_sized = True
+            controls_h = self.overlay_controls.widget().sizeHint().height() + 30
+            self.resizeDocks([self.overlay_controls], [controls_h], Qt.Orientation.Vertical)
+            self.resizeDocks([self.file_list, self.instance_list], [210, 340], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.save_settings()

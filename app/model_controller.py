@@ -51,7 +51,7 @@ class ModelController(QObject):
 
         self.combo = QComboBox()
         self.combo.setToolTip("Model used for Run (Ctrl+R)")
-        self.combo.setMinimumContentsLength(24)
+        self.combo.setMinimumContentsLength(32)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.activated.connect(self._on_combo)
 

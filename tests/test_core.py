@@ -127,3 +127,10 @@ def test_rle_of_patch_without_pixels_is_empty():
     rle = cm.to_rle()
     assert rle["size"] == [20, 30]
     assert not decode_rle(rle).any()
+
+
+def test_atomic_write_into_impossible_folder_names_the_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(MaskScopeError, match="Could not write .*out.json"):
+        atomic_write_text(blocker / "sub" / "out.json", "{}")

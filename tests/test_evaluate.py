@@ -150,7 +150,15 @@ def test_matches_pycocotools_on_files(gt_set, tmp_path):
 
 def test_eval_cli_reports_clear_error_for_missing_files(tmp_path):
     r = subprocess.run(
-        [sys.executable, "main.py", "eval", "--coco", str(tmp_path / "x.json"), "--weights", str(tmp_path / "w.safetensors")],
+        [
+            sys.executable,
+            "main.py",
+            "eval",
+            "--coco",
+            str(tmp_path / "x.json"),
+            "--weights",
+            str(tmp_path / "w.safetensors"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -458,3 +458,24 @@ def test_project_folder_is_a_training_source(tmp_path, shapes_set):
     (tmp_path / "new_project").mkdir()
     with pytest.raises(DataError, match="no annotations file"):
         load_data(tmp_path / "new_project", None)
+
+
+def test_demo_training_smoke_writes_half_precision_model(tmp_path):
+    from engine.models import load_segmenter
+    from engine.synthetic import DEMO_CLASSES
+    from engine.training.demo import train_demo_model
+
+    path, result = train_demo_model("yolact", tmp_path, quick_iters=1, device="cpu", command="pytest smoke")
+    assert path == tmp_path / "demo_yolact.safetensors" and result.iterations == 1
+    from safetensors.torch import load_file
+
+    stored = load_file(str(path))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["weights_dtype"] == "float16" and meta["demo"]["command"] == "pytest smoke"
+    assert meta["demo"]["data"]["seed"] == 2000 and meta["demo"]["recipe"]["train"]["batch_size"] == 8
+    seg = load_segmenter(path)
+    assert seg.class_names == list(DEMO_CLASSES) and next(seg.model.parameters()).dtype == torch.float32
+    w = seg.model.state_dict()
+    k = next(k for k, v in stored.items() if v.is_floating_point() and v.numel() > 10)
+    assert torch.equal(w[k], stored[k].float())

@@ -119,6 +119,10 @@ class BrushTool:
         event.accept()
         return True
 
+    def reset(self) -> None:
+        """Forget a stroke the controller ended on its own (image switch, close, undo)."""
+        self._stroking = False
+
     @property
     def stroking(self) -> bool:
         return self._stroking

@@ -10,6 +10,7 @@ dock, the file list mark, and schedules an autosave. Nothing else writes to ``Im
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from app.editing.polygon_tool import PolygonTool
 from app.editing.projects import OpenReport, ProjectRegistry
 from app.editing.stroke import Point, Stroke
 from app.image_loader import normalise_path
-from engine.annotations import AnnotatedInstance, ImageAnnotations, instance_from_prediction
+from engine.annotations import AnnotatedInstance, ImageAnnotations, instance_from_prediction, masks_equal
 from engine.errors import MaskScopeError
 from engine.masks import CroppedMask
 from engine.project import Project
@@ -69,6 +70,7 @@ class EditingController(QObject):
         self.erase_others = self.settings.get_bool("editing/erase_others", False)
         self.current_class: str | None = None
         self.autosave_delay_ms = AUTOSAVE_DELAY_MS
+        self._autosaved_at: dict[str, str] = {}  # project folder -> time of its last autosave
 
         self._path: str | None = None  # image on screen whose annotations are shown
         self._project: Project | None = None
@@ -95,6 +97,7 @@ class EditingController(QObject):
 
         window.imageShown.connect(self._on_image_shown)
         window.imageFailed.connect(self._on_image_failed)
+        window.predictionArrived.connect(self._on_prediction_arrived)
         window.overlay_controls.opacityChanged.connect(self.layer.set_opacity)
         window.actions_.show_labels.toggled.connect(self.layer.set_show_labels)
         window.actions_.deselect.triggered.connect(lambda: self.select(-1))
@@ -182,8 +185,9 @@ class EditingController(QObject):
         self.projectOpened.emit(project)
 
     def _on_image_shown(self, path: str) -> None:
-        self._cancel_stroke()
+        self._commit_stroke()  # a stroke still held when the image changes belongs to the old image
         self.autosave_all()  # switching images: write pending edits now
+        self.layer.set_opacity(self.window.overlay_controls.opacity)
         path = normalise_path(path)
         try:
             project, name = self.project_for(path)
@@ -216,7 +220,7 @@ class EditingController(QObject):
         self._update_status()
 
     def _on_image_failed(self, path: str, _message: str) -> None:
-        self._cancel_stroke()
+        self._commit_stroke()
         self.autosave_all()
         self._show_none()
         try:
@@ -311,18 +315,29 @@ class EditingController(QObject):
     # ==============================================================================================
     # Predictions
     # ==============================================================================================
+    def _shown_prediction(self):
+        """The prediction of the image whose annotations are shown (None while another one loads)."""
+        window = self.window
+        if self._path is None or window.current_image is None or window.current_image_path != self._path:
+            return None
+        return window.current_prediction
+
     def accept_prediction(self, index: int | None = None) -> bool:
         """Add prediction ``index`` (default: the selected one) to the annotations; one undo step."""
         index = self.window.selected_instance if index is None else index
-        pred = self.window.current_prediction
+        pred = self._shown_prediction()
         if pred is None or not 0 <= index < len(pred.instances):
             self.status("Select a predicted instance to accept (click it), or accept all above the threshold.")
+            return False
+        visible = self.window.canvas.overlay.visible
+        if index >= len(visible) or not visible[index]:
+            self.status(f"Prediction #{index + 1} is hidden (accepted, rejected or below the threshold).")
             return False
         return self._accept([index], "Accept Prediction")
 
     def accept_all_predictions(self) -> bool:
         """Accept every shown prediction (score at or above the threshold, not hidden or rejected)."""
-        pred = self.window.current_prediction
+        pred = self._shown_prediction()
         if pred is None:
             self.status("No prediction on this image: run the model first (Ctrl+R).")
             return False
@@ -336,7 +351,7 @@ class EditingController(QObject):
 
     def _accept(self, indices: list[int], text: str) -> bool:
         ann, project, path = self.annotations, self._project, self._path
-        pred = self.window.current_prediction
+        pred = self._shown_prediction()
         if ann is None or project is None or pred is None:
             return False
         if tuple(pred.image_size) != ann.image_size:
@@ -365,7 +380,7 @@ class EditingController(QObject):
     def reject_prediction(self, index: int | None = None) -> bool:
         """Hide prediction ``index`` (default: the selected one) from the prediction view; undoable."""
         index = self.window.selected_instance if index is None else index
-        pred = self.window.current_prediction
+        pred = self._shown_prediction()
         path = self._path
         if pred is None or path is None or not 0 <= index < len(pred.instances):
             self.status("Select a predicted instance to reject.")
@@ -379,6 +394,17 @@ class EditingController(QObject):
         command = _ViewCommand(f"Reject Prediction #{index + 1}", lambda: show(False), lambda: show(True))
         self.history.push(path, command)
         return True
+
+    def _on_prediction_arrived(self, path: str) -> None:
+        """A (re)run: predictions identical to an accepted annotation stay out of the prediction view."""
+        ann, pred = self.annotations, self._shown_prediction()
+        if ann is None or pred is None or normalise_path(path) != self._path:
+            return
+        accepted = [i for i in ann if i.source == "prediction"]
+        for index, inst in enumerate(pred.instances):
+            box = inst.mask.bbox_xywh()
+            if any(a.bbox_xywh() == box and masks_equal(a.mask, inst.mask) for a in accepted):
+                self.window.set_instance_visible(index, False)
 
     # ==============================================================================================
     # Instance edits
@@ -538,14 +564,21 @@ class EditingController(QObject):
             self.layer.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
         return changed
 
+    def _commit_stroke(self) -> None:
+        if self._stroke is not None:
+            self.end_stroke()
+            for name in ("brush", "eraser"):
+                self.tools[name].reset()
+
     def _cancel_stroke(self) -> None:
+        """Drop a stroke in progress (an undo or redo while the button is held undoes the stroke)."""
         if self._stroke is not None:
             dirty = self._stroke.dirty
             self._stroke = None
             self.layer.clear_overrides()
             self.layer.refresh_rect(dirty)
             for name in ("brush", "eraser"):
-                self.tools[name]._stroking = False
+                self.tools[name].reset()
 
     @property
     def stroke(self) -> Stroke | None:
@@ -571,6 +604,9 @@ class EditingController(QObject):
     def set_erase_others(self, on: bool) -> None:
         self.erase_others = bool(on)
         self.settings.set("editing/erase_others", self.erase_others)
+        action = self.actions.erase_others if hasattr(self, "actions") else None
+        if action is not None and action.isChecked() != self.erase_others:
+            action.setChecked(self.erase_others)
 
     # ==============================================================================================
     # Polygons
@@ -660,9 +696,12 @@ class EditingController(QObject):
             try:
                 if project.autosave():
                     written += 1
+                    self._autosaved_at[str(project.folder)] = time.strftime("%H:%M:%S")
                     self.autosaved.emit(str(project.autosave_path))
             except MaskScopeError as exc:
                 self.status(f"Autosave failed: {exc}", 15000)
+        if written:
+            self._update_status()
         return written
 
     def save(self, project: Project | None = None) -> bool:
@@ -827,7 +866,7 @@ class EditingController(QObject):
     # ==============================================================================================
     def confirm_close(self) -> bool:
         """Ask about unsaved annotations; True when the window may close."""
-        self._cancel_stroke()
+        self._commit_stroke()
         dirty = self.registry.dirty()
         if not dirty:
             return True
@@ -908,7 +947,10 @@ class EditingController(QObject):
         if project is None:
             self.dock.status.setText("")
             return
-        state = "unsaved changes" if project.is_dirty else "saved"
+        state = "saved"
+        if project.is_dirty:
+            when = self._autosaved_at.get(str(project.folder))
+            state = f"unsaved changes (autosaved {when})" if when else "unsaved changes"
         self.dock.status.setText(f"{project.annotations_path.name}: {state}")
         self.dock.status.setToolTip(str(project.annotations_path))
 

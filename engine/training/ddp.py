@@ -92,7 +92,7 @@ class LossModule(nn.Module):
         return self._segmenter[0].losses(images, targets)
 
 
-def wrap_ddp(segmenter: Segmenter, ctx: DistContext, find_unused_parameters: bool = True) -> nn.Module:
+def wrap_ddp(segmenter: Segmenter, ctx: DistContext, find_unused_parameters: bool = False) -> nn.Module:
     """DDP over the segmenter's losses. Rank 0's weights are broadcast to all ranks here."""
     ids = [ctx.local_rank] if ctx.backend == "nccl" else None
     return nn.parallel.DistributedDataParallel(

@@ -57,6 +57,7 @@ class TrainConfig:
     eval_every: int = 1  # epochs between validations; the last epoch is always validated
     eval_score_thresh: float = 0.05
     keep_checkpoints: int = 2  # epoch checkpoints kept on disk (oldest removed)
+    ddp_find_unused: bool = False  # DDP: allow parameters without gradient in a step (slower)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,8 +199,10 @@ class Trainer:
         """COCO AP on the validation split (rank 0 only; None without validation images)."""
         if not self.val_ids or not self.is_main:
             return None
+        # Under DDP the other ranks wait at a barrier meanwhile: no leaving half-way there.
+        cancel = self.cancel if self.dist is None else None
         return evaluate_segmenter(
-            self.segmenter, self.source, self.val_ids, score_thresh=self.config.eval_score_thresh, cancel=self.cancel
+            self.segmenter, self.source, self.val_ids, score_thresh=self.config.eval_score_thresh, cancel=cancel
         )
 
     # --- the loop ---------------------------------------------------------------------------
@@ -224,7 +227,7 @@ class Trainer:
         epoch, iteration = 0, 0
         if resume is not None:
             epoch, iteration = self._resume(resume, optimizer, scaler)
-        runner = wrap_ddp(seg, self.dist) if self.dist is not None else None
+        runner = wrap_ddp(seg, self.dist, cfg.ddp_find_unused) if self.dist is not None else None
         losses_fn: Callable = runner if runner is not None else seg.losses
         world = self.dist.world_size if self.dist else 1
 
@@ -343,7 +346,7 @@ class Trainer:
 
         final: Path | None = None
         if self.out_dir is not None and self.is_main:
-            meta = self._metadata(epoch if not cancelled else epoch, iteration, total, metrics)
+            meta = self._metadata(epoch, iteration, total, metrics)
             meta["training"]["cancelled"] = cancelled
             pos = {"epoch": epoch, "iteration": iteration, "seed": cfg.seed}
             final = self._save("last" if cancelled else "model_final", optimizer, scaler, pos, meta)

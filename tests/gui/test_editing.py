@@ -137,6 +137,18 @@ def test_accept_all_above_threshold_and_reject(editing, window):
     assert _stack(ed).undoText() == "Accept 2 Predictions"
 
 
+def test_rerun_keeps_accepted_predictions_out_of_the_prediction_view(editing, window):
+    ed, pred = editing
+    window.select_instance(0)
+    ed.accept_prediction()
+    assert not ed.accept_prediction(0)  # hidden now: not accepted twice
+    assert len(ed.annotations) == 1
+    rerun = FakeSegmenter().predict(window.current_image)  # the same masks again, new objects
+    window.set_prediction(window.current_image_path, rerun)
+    window.predictionArrived.emit(window.current_image_path)
+    assert list(window.canvas.overlay.visible) == [False, True, False]
+
+
 # --- brush and eraser --------------------------------------------------------------------------------
 def test_brush_stroke_adds_exactly_the_pixels_under_it(editing, window, qtbot):
     ed, pred = editing
@@ -333,6 +345,19 @@ def test_relabel_through_the_class_picker(editing, window, qtbot):
     assert ed.annotations.instances[0].category == "zebra"
     assert "zebra" in ed.project.classes
     assert rank_classes(["cat", "bobcat", "Catfish", "dog"], "cat") == ["cat", "Catfish", "bobcat"]
+
+
+def test_new_instance_asks_its_class_then_the_brush_creates_it(editing, window, qtbot):
+    ed, _ = editing
+    seen: list = []
+    _answer_picker(qtbot, "wheel", seen)
+    ed.actions.new_instance.trigger()
+    assert ed.current_class == "wheel" and ed.tool_name == "brush" and ed.selected_id == -1
+    assert ed.dock.class_combo.currentText() == "wheel"
+    ed.begin_stroke("brush", (20.0, 20.0))
+    ed.end_stroke()
+    assert [(i.category, i.source) for i in ed.annotations] == [("wheel", "manual")]
+    assert ed.project.classes.names == ["wheel"]
 
 
 def test_delete_and_undo(editing, window):
