@@ -65,7 +65,6 @@ def run_app(argv: list[str]) -> int:
     window = MainWindow()
     _install_excepthook(window)
     window.show()
-    window.models.choose(DEMO_KEY)
     if argv:
         window.open_paths(argv)
     else:
@@ -73,4 +72,6 @@ def run_app(argv: list[str]) -> int:
         if samples:
             window.open_image(str(samples[0]))
             window.request_auto_run(str(samples[0]))  # the demo segments something at once
+    # After the image request: its decoding starts before the worker begins importing torch.
+    window.models.choose(DEMO_KEY)
     return app.exec()

@@ -36,6 +36,9 @@ def argb_qimage(argb: np.ndarray, fmt: QImage.Format) -> QImage:
     return QImage(argb.data, w, h, argb.strides[0], fmt)
 
 
+PIXEL_ZOOM = 2.0  # from this zoom on, image pixels are drawn as sharp squares (nearest neighbour)
+
+
 def _level_of_detail(painter: QPainter) -> float:
     return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
 
@@ -76,8 +79,8 @@ class ImageItem(QGraphicsItem):
         sx = image.width() / self._rect.width()
         sy = image.height() / self._rect.height()
         source = QRectF(target.x() * sx, target.y() * sy, target.width() * sx, target.height() * sy)
-        # Zoomed in, show crisp pixels; zoomed out, filter (never more than 2x per level).
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, lod < 1)
+        # Filtered up to 2x (never more than 2x down per level); from 2x on, show crisp pixels.
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, lod < PIXEL_ZOOM)
         painter.drawImage(target, image, source)
 
 
@@ -93,6 +96,9 @@ class MaskLayerItem(QGraphicsItem):
         self._image: QImage | None = None
         self._rect = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        # Cached in device pixels; the item opacity applies when the cache is blitted, so an
+        # opacity change costs one blit.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_layer(self, argb: np.ndarray | None, x0: int, y0: int) -> None:
         self.prepareGeometryChange()
@@ -119,7 +125,7 @@ class MaskLayerItem(QGraphicsItem):
         target = option.exposedRect.intersected(self._rect)
         if target.isEmpty():
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, _level_of_detail(painter) < 1)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, _level_of_detail(painter) < PIXEL_ZOOM)
         painter.drawImage(target, self._image, target)
 
 
@@ -158,6 +164,7 @@ class OutlineItem(QGraphicsItem):
         super().__init__()
         self._paths: list[QPainterPath] = []
         self._colors: list[QColor] = []
+        self._pens: list[QPen] = []
         self._visible: np.ndarray = np.zeros(0, bool)
         self._rect = QRectF()
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -166,6 +173,7 @@ class OutlineItem(QGraphicsItem):
         self.prepareGeometryChange()
         self._paths = paths
         self._colors = colors
+        self._pens = [_cosmetic(c, 1.0) for c in colors]
         self._visible = np.ones(len(paths), bool)
         self._rect = QRectF(image_rect)
         self.update()
@@ -189,10 +197,10 @@ class OutlineItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         # One-pixel cosmetic lines: Qt draws these with its fast hairline rasteriser, while any
         # wider pen goes through the general stroker (about 10x slower for 100 masks).
-        for i, path in enumerate(self._paths):
-            if self._visible[i]:
-                painter.setPen(_cosmetic(self._colors[i], 1.0))
-                painter.drawPath(path)
+        pens = self._pens
+        for i in np.flatnonzero(self._visible):
+            painter.setPen(pens[i])
+            painter.drawPath(self._paths[i])
 
 
 class HighlightItem(QGraphicsItem):
@@ -248,6 +256,12 @@ class BoxLabelItem(QGraphicsItem):
         self._visible = np.zeros(0, bool)
         self._rect = QRectF()
         self._texts: dict[int, QStaticText] = {}
+        self._rects: list[QRectF] = []
+        self._pens: list[QPen] = []
+        self._text_colors: list[QColor] = []
+        # Labels are placed in the painter's device space, which for a device cache is the cache
+        # pixmap's: the same drawing code works cached, and a repaint is a blit.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.show_boxes = True
         self.show_labels = True
         self.show_scores = True
@@ -267,6 +281,10 @@ class BoxLabelItem(QGraphicsItem):
         self._class_names = class_names
         self._scores = np.asarray(scores, np.float32)
         self._colors = colors
+        # Built once per prediction: paint() runs on every zoom step.
+        self._rects = [QRectF(float(x1), float(y1), float(x2 - x1), float(y2 - y1)) for x1, y1, x2, y2 in self._boxes]
+        self._pens = [_cosmetic(c, 1.0) for c in colors]
+        self._text_colors = [QColor(*readable_text_rgb((c.red(), c.green(), c.blue()))) for c in colors]
         self._visible = np.ones(len(self._boxes), bool)
         self._rect = QRectF(image_rect)
         self._texts.clear()
@@ -307,14 +325,13 @@ class BoxLabelItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         if not (self.show_boxes or self.show_labels or self.show_scores) or not len(self._boxes):
             return
-        order = [i for i in range(len(self._boxes) - 1, -1, -1) if self._visible[i]]
+        order = np.flatnonzero(self._visible)[::-1].tolist()
         if self.show_boxes:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+            # Solid hairlines: dashed or wide cosmetic pens are slow to rasterise.
             for i in order:
-                x1, y1, x2, y2 = (float(v) for v in self._boxes[i])
-                # Solid hairlines: dashed or wide cosmetic pens are slow to rasterise.
-                painter.setPen(_cosmetic(self._colors[i], 2.0 if i == self.selected else 1.0))
-                painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+                painter.setPen(self._pens[i] if i != self.selected else _cosmetic(self._colors[i], 2.0))
+                painter.drawRect(self._rects[i])
         if not (self.show_labels or self.show_scores):
             return
         transform = painter.worldTransform()
@@ -325,8 +342,7 @@ class BoxLabelItem(QGraphicsItem):
         painter.setFont(self.font)
         pad_x, pad_y = 3.0, 1.0
         for i in order:
-            x1, y1, x2, y2 = (float(v) for v in self._boxes[i])
-            on_screen = transform.mapRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+            on_screen = transform.mapRect(self._rects[i])
             if i != self.selected and min(on_screen.width(), on_screen.height()) < MIN_LABELLED_BOX:
                 continue
             text = self._text(i)
@@ -336,8 +352,7 @@ class BoxLabelItem(QGraphicsItem):
             if y < device_bounds.top():
                 y = on_screen.top()
             x = min(max(x, device_bounds.left()), device_bounds.right() - w)
-            color = self._colors[i]
-            painter.fillRect(QRectF(x, y, w, h), color)
-            painter.setPen(QColor(*readable_text_rgb((color.red(), color.green(), color.blue()))))
+            painter.fillRect(QRectF(x, y, w, h), self._colors[i])
+            painter.setPen(self._text_colors[i])
             painter.drawStaticText(QPointF(x + pad_x, y + pad_y), text)
         painter.restore()

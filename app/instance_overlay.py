@@ -110,14 +110,20 @@ class InstanceOverlay:
             self._visible = visible.copy()
             self._apply_fill(fill)  # composited by the worker for exactly this visible set
         else:
-            self.set_visible(visible)
+            self.set_visible(visible, force=True)
 
     def clear(self) -> None:
         self.set_instances([], np.zeros((0, 4), np.float32), [], np.zeros(0, np.float32), self._image_size)
 
-    def set_visible(self, visible: np.ndarray) -> None:
-        """Which instances show (threshold and per-instance checkboxes combined); recomposites the fill."""
-        self._visible = np.asarray(visible, bool).copy()
+    def set_visible(self, visible: np.ndarray, force: bool = False) -> None:
+        """Which instances show (threshold and per-instance checkboxes combined); recomposites the fill.
+
+        Nothing happens when the set is unchanged (most steps of a threshold slider drag), unless ``force``.
+        """
+        visible = np.asarray(visible, bool)
+        if not force and len(visible) == len(self._visible) and np.array_equal(visible, self._visible):
+            return
+        self._visible = visible.copy()
         # Highest score (lowest index) painted last, so it is on top, matching hit testing.
         order = [int(i) for i in np.flatnonzero(self._visible)[::-1]]
         self.composite_count += 1

@@ -524,6 +524,9 @@ class MainWindow(QMainWindow):
         if not self.files:
             self.statusBar().showMessage("Open a folder first (Ctrl+Shift+O).", 5000)
             return
+        if self._folder_total:
+            self.statusBar().showMessage("A folder run is in progress; cancel it first.", 5000)
+            return
         model = self.models.requested or self.models.active
         key = model.key if model is not None else ""
         todo = [p for p in self.files if self._prediction_model.get(p) != key or p not in self.predictions]

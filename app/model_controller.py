@@ -264,7 +264,9 @@ class ModelController(QObject):
 
     def device_text(self) -> str:
         device = getattr(self.segmenter, "device", None) if self.segmenter is not None else None
-        return str(device).upper() if device is not None else self.device.upper()
+        if device is not None:
+            return str(device).upper()
+        return {"auto": "Auto device", "cpu": "CPU", "cuda": "CUDA"}.get(self.device, self.device)
 
     @property
     def is_placeholder(self) -> bool:

@@ -36,7 +36,7 @@ def report(name: str, times: list[float], target: float = TARGET_MS) -> None:
 
 
 def main() -> int:
-    from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
+    from PySide6.QtCore import QEvent, QObject, QPointF, QSettings, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
@@ -98,6 +98,23 @@ def main() -> int:
         )
         QApplication.sendEvent(viewport, event)
 
+    class PaintCounter(QObject):
+        """Counts the canvas's paint events and their area: each segment should repaint a small rect."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.events = 0
+            self.pixels = 0
+
+        def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Paint:
+                self.events += 1
+                self.pixels += event.rect().width() * event.rect().height()
+            return False
+
+    painted = PaintCounter()
+    viewport.installEventFilter(painted)
+
     def stroke(size: float, erase_others: bool, select: int, label: str, rx: float = 1200, ry: float = 900) -> None:
         editing.set_brush_size(size)
         editing.set_erase_others(erase_others)
@@ -108,17 +125,24 @@ def main() -> int:
         send(QEvent.Type.MouseButtonPress, *path[0])
         flush()
         times = []
+        painted.events = painted.pixels = 0
         for x, y in path[1:]:
             start = time.perf_counter()
             send(QEvent.Type.MouseMove, x, y)
             flush()
             times.append((time.perf_counter() - start) * 1000)
+        events, pixels = painted.events, painted.pixels
         start = time.perf_counter()
         send(QEvent.Type.MouseButtonRelease, *path[-1])
         flush()
         release_ms = (time.perf_counter() - start) * 1000
         seg_len = float(np.hypot(*np.subtract(path[1], path[0])))
         report(f"{label}: brush {size:.0f} px, segment ~{seg_len:.0f} px", times)
+        view_px = viewport.width() * viewport.height()
+        print(
+            f"  {events} repaints for {len(times)} segments, {pixels / max(events, 1):,.0f} screen px each "
+            f"({pixels / max(events, 1) / view_px:.1%} of the view)"
+        )
         print(f"  release (one undo step: model, outlines, labels, repaint): {release_ms:.1f} ms")
 
     print(f"# {W}x{H} image, {len(editing.annotations)} annotated instances, window 1600x1000")
@@ -147,7 +171,7 @@ def main() -> int:
         times.append((time.perf_counter() - start) * 1000)
     report("for comparison: full repaint of the view at 100 %", times)
     project.discard_autosave()
-    window.editing.registry.projects.clear()  # nothing to ask on close
+    window.editing.files.registry.projects.clear()  # nothing to ask on close
     window.close()
     return 0
 

@@ -1,7 +1,8 @@
 """Overlay and canvas speed, offscreen: 100 instances on a 1920x1080 image, and a 6000x4000 photo.
 
 Figures (median of repeated runs):
-- full overlay refresh: composite every visible mask + wrap as QImage + item update + repaint;
+- full overlay refresh: composite every visible mask + wrap as QImage + item update (the target
+  figure), and the same followed by a synchronous repaint of the 1600x900 view;
 - opacity change (item opacity only, no compositing) and threshold change (recomposite), with repaint;
 - a new prediction (outlines as paths, boxes, composite);
 - painting a 6000x4000 photo fitted to the window and at 100 %.
@@ -87,10 +88,10 @@ def main() -> int:
         view.viewport().repaint()
 
     def refresh_no_paint() -> None:
-        overlay.set_visible(np.ones(N, bool))
+        overlay.set_visible(np.ones(N, bool), force=True)
 
     def refresh() -> None:
-        overlay.set_visible(np.ones(N, bool))
+        overlay.set_visible(np.ones(N, bool), force=True)
         view.viewport().repaint()
 
     opacity = iter(np.tile(np.linspace(0.2, 0.8, 7), 100))
@@ -108,8 +109,9 @@ def main() -> int:
     overlay.set_show_boxes(True)  # everything on: the heaviest case
     print(f"# {N} masks covering {cover:.2f}x the image area in crops; view 1600x900, fitted")
     new_prediction_ms = timed(new_prediction, 10)
-    report(f"overlay refresh {N} instances {W}x{H}", timed(refresh, 30), TARGET_MS)
-    report("  of which composite + QImage + item update (no paint)", timed(refresh_no_paint, 30), TARGET_MS)
+    # The figure asked for: composite + QImage + item update; then what the screen costs on top.
+    report(f"overlay refresh {N} instances {W}x{H}", timed(refresh_no_paint, 30), TARGET_MS)
+    report("overlay refresh incl. synchronous repaint of the view", timed(refresh, 30), TARGET_MS)
     report("opacity change (no recomposite) + repaint", timed(opacity_change, 30), TARGET_MS)
     report("threshold change (recomposite) + repaint", timed(threshold_change, 30), TARGET_MS)
     report("new prediction (outline paths + boxes + composite) + repaint", new_prediction_ms, 100.0)

@@ -108,11 +108,11 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     K = QKeySequence.StandardKey  # noqa: N806 - Qt naming
     wa = window.actions_
 
-    save = _action(window, "&Save Annotations", c.save, (K.Save,), "Write the project's annotations file", "save")
-    save_as = _action(window, "Save Annotations &As\u2026", c.save_as, ("Ctrl+Shift+S",))
-    import_file = _action(window, "&Import COCO or labelme\u2026", lambda: c.import_annotations())
-    import_folder = _action(window, "Import labelme &Folder\u2026", lambda: c.import_annotations(folder=True))
-    export = _action(window, "&Export COCO\u2026", lambda: c.export(), ("Ctrl+E",))
+    save = _action(window, "&Save Annotations", c.files.save, (K.Save,), "Write the project's annotations file", "save")
+    save_as = _action(window, "Save Annotations &As\u2026", c.files.save_as, ("Ctrl+Shift+S",))
+    import_file = _action(window, "&Import COCO or labelme\u2026", lambda: c.files.import_annotations())
+    import_folder = _action(window, "Import labelme &Folder\u2026", lambda: c.files.import_annotations(folder=True))
+    export = _action(window, "&Export COCO\u2026", lambda: c.files.export(), ("Ctrl+E",))
 
     undo = c.history.group.createUndoAction(window, "&Undo")
     undo.setShortcuts(_unique([QKeySequence(K.Undo), QKeySequence("Ctrl+Z")]))

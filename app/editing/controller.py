@@ -1,7 +1,8 @@
 """The editing controller: annotations of the image on screen, the tools, undo, and never losing work.
 
-State it owns: the open projects (``ProjectRegistry``), one undo stack per image (``History``),
-the annotation layer and dock, the brush/eraser/polygon tools, autosave and export.
+State it owns: one undo stack per image (``History``), the annotation layer and dock, the
+brush/eraser/polygon tools, the selection. Projects, autosave, save/import/export and the close
+question are ``ProjectFiles`` (``self.files``).
 
 Every change to an image's annotations goes through ``History.push(SnapshotCommand)`` and comes
 back through ``apply_snapshot``, which updates the model, the layer (dirty rectangles only), the
@@ -10,26 +11,25 @@ dock, the file list mark, and schedules an autosave. Nothing else writes to ``Im
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QUndoCommand
-from PySide6.QtWidgets import QApplication, QProgressBar, QToolButton
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication
 
 from app import dialogs
 from app.editing import prompts
+from app.editing.actions import build_editing_actions
 from app.editing.annotation_dock import AnnotationDock
 from app.editing.brush_tool import MAX_SIZE, MIN_SIZE, SIZE_STEP, BrushTool
 from app.editing.class_picker import pick_class
-from app.editing.export_job import ExportJob
-from app.editing.history import History, Snapshot, SnapshotCommand
+from app.editing.files import ProjectFiles
+from app.editing.history import History, Snapshot, SnapshotCommand, ViewCommand
 from app.editing.layer import AnnotationLayer
 from app.editing.mask_ops import fill_holes
 from app.editing.polygon_tool import PolygonTool
-from app.editing.projects import OpenReport, ProjectRegistry
 from app.editing.stroke import Point, Stroke
 from app.image_loader import normalise_path
 from engine.annotations import AnnotatedInstance, ImageAnnotations, instance_from_prediction, masks_equal
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 TOOLS = ("select", "brush", "eraser", "polygon")
-AUTOSAVE_DELAY_MS = 1500
 
 
 class EditingController(QObject):
@@ -49,17 +48,12 @@ class EditingController(QObject):
     annotationSelected = Signal(int)  # instance id on the current image, -1 for none
     toolChanged = Signal(str)
     brushSizeChanged = Signal(float)
-    projectOpened = Signal(object)  # engine.project.Project
-    autosaved = Signal(str)  # autosave file written
-    exportFinished = Signal(object)  # ExportStats
-    exportFailed = Signal(str)
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.canvas = window.canvas
         self.settings = window.settings
-        self.registry = ProjectRegistry(self.settings)
         self.history = History(self)
         self.layer = AnnotationLayer(self.canvas.scene())
         self.dock = AnnotationDock(window)
@@ -69,8 +63,6 @@ class EditingController(QObject):
         self.brush_size = self.settings.get_float("editing/brush_size", 24.0)
         self.erase_others = self.settings.get_bool("editing/erase_others", False)
         self.current_class: str | None = None
-        self.autosave_delay_ms = AUTOSAVE_DELAY_MS
-        self._autosaved_at: dict[str, str] = {}  # project folder -> time of its last autosave
 
         self._path: str | None = None  # image on screen whose annotations are shown
         self._project: Project | None = None
@@ -78,18 +70,7 @@ class EditingController(QObject):
         self._selected = -1
         self._stroke: Stroke | None = None
         self._press_pos: QPoint | None = None
-        self._autosave_timer = QTimer(self)
-        self._autosave_timer.setSingleShot(True)
-        self._autosave_timer.timeout.connect(self._on_autosave_timer)
-        self.export_job = ExportJob(self)
-        self.export_job.progress.connect(self._on_export_progress)
-        self.export_job.finished.connect(self._on_export_finished)
-        self.export_job.failed.connect(self._on_export_failed)
-        self.export_job.cancelled.connect(self._on_export_cancelled)
-        self._build_status_widgets()
-
-        from app.editing.actions import build_editing_actions
-
+        self.files = ProjectFiles(self)
         self.actions = build_editing_actions(self)
         window.add_dock(self.dock)
         self.layer.set_opacity(window.overlay_controls.opacity)
@@ -109,8 +90,7 @@ class EditingController(QObject):
         self.dock.fillHolesRequested.connect(lambda i: self.fill_holes(i))
         self.dock.currentClassChanged.connect(self.set_current_class)
         self.dock.addClassRequested.connect(self.add_class)
-        self.history.group.cleanChanged.connect(lambda _c: self._update_status())
-        window.installEventFilter(self)
+        self.files.projectOpened.connect(lambda _p: self._refresh_classes())
         self.canvas.installEventFilter(self)
         self._viewport = self.canvas.viewport()  # kept: no C++ call in eventFilter while the window dies
         self._viewport.installEventFilter(self)
@@ -157,40 +137,13 @@ class EditingController(QObject):
     # ==============================================================================================
     # Images and projects
     # ==============================================================================================
-    def project_for(self, path: str) -> tuple[Project, str]:
-        """The project and image name of ``path``, opening (and if needed recovering) the project."""
-        (project, name), report = self.registry.open_for(path)
-        if report is not None:
-            self._report_open(report)
-        return project, name
-
-    def _report_open(self, report: OpenReport) -> None:
-        project = report.project
-        self._mark_files(project)
-        self._refresh_classes()
-        if report.error:
-            dialogs.show_error(
-                self.window,
-                "Cannot read the annotations",
-                f"{report.error}\n\nThat file is left untouched; annotations will be saved to "
-                f"{project.annotations_path}.",
-            )
-        if report.restored_autosave:
-            text = (
-                f"Restored unsaved annotations of {project.folder.name} from the autosave "
-                f"({project.instance_count()} instances). Save (Ctrl+S) to keep them."
-            )
-            self.status(text, 20000)
-            dialogs.show_info(self.window, "Unsaved work restored", text)
-        self.projectOpened.emit(project)
-
     def _on_image_shown(self, path: str) -> None:
         self._commit_stroke()  # a stroke still held when the image changes belongs to the old image
-        self.autosave_all()  # switching images: write pending edits now
+        self.files.autosave_all()  # switching images: write pending edits now
         self.layer.set_opacity(self.window.overlay_controls.opacity)
         path = normalise_path(path)
         try:
-            project, name = self.project_for(path)
+            project, name = self.files.project_for(path)
             ann = project.annotations(name)
         except MaskScopeError as exc:
             self._show_none()
@@ -217,14 +170,14 @@ class EditingController(QObject):
             self.tools["polygon"].refresh()
         self._refresh_classes()
         self._update_actions()
-        self._update_status()
+        self.files.update_status()
 
     def _on_image_failed(self, path: str, _message: str) -> None:
         self._commit_stroke()
-        self.autosave_all()
+        self.files.autosave_all()
         self._show_none()
         try:
-            self.project_for(normalise_path(path))  # still open the folder's project: file marks, recovery
+            self.files.project_for(normalise_path(path))  # still open the folder's project: file marks, recovery
         except MaskScopeError:
             pass
 
@@ -238,25 +191,14 @@ class EditingController(QObject):
             self.tools["polygon"].cancel()
             self.tools["polygon"].refresh()
         self._update_actions()
-        self._update_status()
-
-    def _mark_files(self, project: Project) -> None:
-        for path in self.window.files:
-            try:
-                name = Path(path).relative_to(project.folder).as_posix()
-            except ValueError:
-                continue
-            self.window.set_file_state(path, annotated=project.has_annotations(name))
-
-    def _key(self, project: Project, name: str) -> str:
-        return normalise_path(project.folder / name)
+        self.files.update_status()
 
     # ==============================================================================================
     # Applying edits (the only place that writes ImageAnnotations)
     # ==============================================================================================
     def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None) -> None:
         self._cancel_stroke()
-        found = self.registry.find(key)
+        found = self.files.registry.find(key)
         if found is None:
             return
         project, name = found
@@ -274,8 +216,8 @@ class EditingController(QObject):
             self.annotationSelected.emit(self._selected)
         self._refresh_classes()
         self._update_actions()
-        self._schedule_autosave()
-        self._update_status()
+        self.files.schedule_autosave()
+        self.files.update_status()
         self.annotationsChanged.emit(key)
 
     def _push(self, text: str, after: Snapshot, select_after: int | None = None, **kwargs) -> bool:
@@ -332,6 +274,9 @@ class EditingController(QObject):
         visible = self.window.canvas.overlay.visible
         if index >= len(visible) or not visible[index]:
             self.status(f"Prediction #{index + 1} is hidden (accepted, rejected or below the threshold).")
+            return False
+        if not pred.instances[index].mask.bits.any():
+            self.status(f"Prediction #{index + 1} has an empty mask; nothing to accept.")
             return False
         return self._accept([index], "Accept Prediction")
 
@@ -391,7 +336,7 @@ class EditingController(QObject):
             if window.current_image_path == path and window.current_prediction is pred:
                 window.set_instance_visible(index, visible)
 
-        command = _ViewCommand(f"Reject Prediction #{index + 1}", lambda: show(False), lambda: show(True))
+        command = ViewCommand(f"Reject Prediction #{index + 1}", lambda: show(False), lambda: show(True))
         self.history.push(path, command)
         return True
 
@@ -483,7 +428,7 @@ class EditingController(QObject):
             return False
         project.classes.ensure(name)
         self.set_current_class(name)
-        self._update_status()
+        self.files.update_status()
         return True
 
     def set_current_class(self, name: str) -> None:
@@ -563,6 +508,27 @@ class EditingController(QObject):
         if not changed:
             self.layer.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
         return changed
+
+    @property
+    def busy(self) -> bool:
+        """A stroke or a vertex drag is in progress (autosave waits for it)."""
+        return self._stroke is not None or self.tools["polygon"].dragging
+
+    def commit_pending(self) -> None:
+        """Finish what the mouse is doing (closing the window keeps a held stroke)."""
+        self._commit_stroke()
+
+    def refresh_current(self) -> None:
+        """Re-read the current image's annotations into the layer and the dock (after an import)."""
+        ann = self.annotations
+        if ann is None:
+            return
+        self.layer.set_instances(ann.instances)
+        if ann.find(self._selected) is None:
+            self._selected = -1
+        self.layer.set_selected(self._selected)
+        self.dock.set_instances(ann.instances, self._selected)
+        self._refresh_classes()
 
     def _commit_stroke(self) -> None:
         if self._stroke is not None:
@@ -665,7 +631,7 @@ class EditingController(QObject):
         self.toolChanged.emit(name)
 
     def _sync_tool_actions(self) -> None:
-        action = getattr(self.actions, "tool_actions", {}).get(self.tool_name) if hasattr(self, "actions") else None
+        action = self.actions.tool_actions.get(self.tool_name)
         if action is not None and not action.isChecked():
             action.setChecked(True)
 
@@ -677,227 +643,10 @@ class EditingController(QObject):
             self.tools["polygon"].refresh()
 
     # ==============================================================================================
-    # Saving, autosave, import, export
-    # ==============================================================================================
-    def _schedule_autosave(self) -> None:
-        self._autosave_timer.start(self.autosave_delay_ms)
-
-    def _on_autosave_timer(self) -> None:
-        if self._stroke is not None or self.tools["polygon"].dragging:
-            self._schedule_autosave()  # never stall a stroke or a drag: write when the hand is lifted
-            return
-        self.autosave_all()
-
-    def autosave_all(self) -> int:
-        """Write the autosave of every project with unsaved edits; returns how many were written."""
-        self._autosave_timer.stop()
-        written = 0
-        for project in self.registry.dirty():
-            try:
-                if project.autosave():
-                    written += 1
-                    self._autosaved_at[str(project.folder)] = time.strftime("%H:%M:%S")
-                    self.autosaved.emit(str(project.autosave_path))
-            except MaskScopeError as exc:
-                self.status(f"Autosave failed: {exc}", 15000)
-        if written:
-            self._update_status()
-        return written
-
-    def save(self, project: Project | None = None) -> bool:
-        """Save the current project (atomic write); errors go to a dialog. True when saved."""
-        project = project or self._project
-        if project is None:
-            self.status("Nothing to save: open an image folder first.")
-            return False
-        self._autosave_timer.stop()
-        try:
-            path = project.save()
-        except MaskScopeError as exc:
-            dialogs.show_error(self.window, "Could not save the annotations", str(exc))
-            return False
-        self.registry.remember_path(project)
-        self.status(f"Saved {project.instance_count()} instances to {path}", 8000)
-        self._update_status()
-        return True
-
-    def save_as(self, path: str | None = None) -> bool:
-        project = self._project
-        if project is None:
-            self.status("Nothing to save: open an image folder first.")
-            return False
-        if path is None:
-            path = prompts.get_save_path(self.window, "Save annotations as", str(project.annotations_path))
-            if not path:
-                return False
-        old_autosave = project.autosave_path
-        try:
-            saved = project.save(path)
-        except MaskScopeError as exc:
-            dialogs.show_error(self.window, "Could not save the annotations", str(exc))
-            return False
-        if old_autosave != project.autosave_path:
-            old_autosave.unlink(missing_ok=True)  # it belonged to the old file name
-        self.registry.remember_path(project)
-        self.status(f"Saved {project.instance_count()} instances to {saved}", 8000)
-        self._update_status()
-        return True
-
-    def import_annotations(self, path: str | None = None, folder: bool = False) -> bool:
-        """Import a COCO or labelme file (or a labelme folder) into the current project.
-
-        The file is fully read and checked first (nothing is changed when it has a problem); each
-        touched image gets an undo step, so an import can be undone image by image.
-        """
-        project = self._project
-        if project is None:
-            dialogs.show_error(self.window, "Nothing to import into", "Open the image folder first, then import.")
-            return False
-        if path is None:
-            start = str(project.folder)
-            ask = prompts.get_import_folder if folder else prompts.get_import_path
-            path = ask(self.window, start)
-            if not path:
-                return False
-        try:
-            plan = project.plan_import(path)
-        except (MaskScopeError, ValueError, OSError) as exc:
-            dialogs.show_error(self.window, "Import failed", f"{exc}")
-            return False
-        names = [img.file_name for img in plan.images]
-        before: dict[str, Snapshot] = {}
-        for n in names:
-            entry = project.annotations(n, create=False)
-            before[n] = entry.snapshot() if entry is not None else ()
-        replace = False
-        if any(before[n] for n in names):
-            replace = prompts.confirm(
-                self.window,
-                "Import annotations",
-                f"{sum(1 for n in names if before[n])} of these images already have annotations.\n"
-                "Replace them? (No adds the imported ones.)",
-            )
-        try:
-            summary = project.apply_import(plan, replace=replace)
-        except MaskScopeError as exc:
-            dialogs.show_error(self.window, "Import failed", str(exc))
-            return False
-        for n in names:
-            after = project.annotations(n).snapshot()
-            key = self._key(project, n)
-            command = SnapshotCommand(self, key, f"Import from {Path(path).name}", before[n], after)
-            self.history.stack(key).push(_AlreadyApplied(command))
-        self._mark_files(project)
-        if self._path is not None and self._name in names:
-            ann = self.annotations
-            self.layer.set_instances(ann.instances)
-            self.dock.set_instances(ann.instances, self._selected)
-        self._refresh_classes()
-        self._schedule_autosave()
-        self._update_status()
-        dialogs.show_info(self.window, "Import finished", summary.summary())
-        return True
-
-    def export(self, path: str | None = None, segmentation: str | None = None) -> bool:
-        """Export the current project as COCO in the background (progress in the status bar)."""
-        project = self._project
-        if project is None:
-            self.status("Nothing to export: open an image folder first.")
-            return False
-        if self.export_job.running:
-            self.status("An export is already running.")
-            return False
-        if path is None or segmentation is None:
-            start = str(project.folder / "export_coco.json")
-            target = prompts.get_export_target(self.window, start)
-            if target is None:
-                return False
-            path, segmentation = target
-        self.export_progress.setRange(0, max(len(project.annotated_images()), 1))
-        self.export_progress.setValue(0)
-        self.export_progress.show()
-        self.export_cancel.show()
-        self.status(f"Exporting to {path}\u2026", 0)
-        self._export_path = path
-        self.export_job.start(project, path, segmentation)
-        return True
-
-    def _build_status_widgets(self) -> None:
-        bar = self.window.statusBar()
-        self.export_progress = QProgressBar()
-        self.export_progress.setMaximumWidth(160)
-        self.export_progress.setMaximumHeight(14)
-        self.export_progress.setFormat("export %v / %m")
-        self.export_progress.hide()
-        self.export_cancel = QToolButton()
-        self.export_cancel.setText("Cancel export")
-        self.export_cancel.clicked.connect(lambda: self.export_job.cancel())
-        self.export_cancel.hide()
-        bar.addPermanentWidget(self.export_progress)
-        bar.addPermanentWidget(self.export_cancel)
-        self._export_path = ""
-
-    def _on_export_progress(self, done: int, total: int) -> None:
-        self.export_progress.setRange(0, max(total, 1))
-        self.export_progress.setValue(done)
-
-    def _export_done(self) -> None:
-        self.export_progress.hide()
-        self.export_cancel.hide()
-
-    def _on_export_finished(self, stats) -> None:
-        self._export_done()
-        self.status(f"Exported {stats.summary()} to {self._export_path} in {stats.seconds:.1f} s", 15000)
-        self.exportFinished.emit(stats)
-
-    def _on_export_failed(self, message: str) -> None:
-        self._export_done()
-        self.status("Export failed.", 8000)
-        dialogs.show_error(self.window, "Export failed", message)
-        self.exportFailed.emit(message)
-
-    def _on_export_cancelled(self) -> None:
-        self._export_done()
-        self.status("Export cancelled; nothing was written.", 8000)
-        self.exportFailed.emit("cancelled")
-
-    # ==============================================================================================
-    # Closing
-    # ==============================================================================================
-    def confirm_close(self) -> bool:
-        """Ask about unsaved annotations; True when the window may close."""
-        self._commit_stroke()
-        dirty = self.registry.dirty()
-        if not dirty:
-            return True
-        names = ", ".join(str(p.annotations_path) for p in dirty)
-        answer = prompts.ask_save_changes(self.window, f"There are unsaved annotation changes ({names}).")
-        if answer == "cancel":
-            return False
-        if answer == "save":
-            return all(self.save(p) for p in dirty)
-        for project in dirty:  # discard: the user said so; do not offer them again next time
-            try:
-                project.discard_autosave()
-            except MaskScopeError:
-                pass
-        return True
-
-    def shutdown(self) -> None:
-        self._autosave_timer.stop()
-        self.export_job.shutdown()
-
-    # ==============================================================================================
-    # Events: window close, clicks that select annotations, keys for the polygon tool
+    # Events: clicks that select annotations, keys for the polygon tool
     # ==============================================================================================
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         etype = event.type()
-        if watched is self.window and etype == QEvent.Type.Close:
-            if not self.confirm_close():
-                event.ignore()
-                return True
-            self.shutdown()
-            return False
         if watched is self.canvas and etype in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             return self._tool_key(event, etype)
         if watched is self._viewport:
@@ -941,47 +690,3 @@ class EditingController(QObject):
         if not hasattr(self, "actions"):
             return
         self.actions.update_enabled()
-
-    def _update_status(self) -> None:
-        project = self._project
-        if project is None:
-            self.dock.status.setText("")
-            return
-        state = "saved"
-        if project.is_dirty:
-            when = self._autosaved_at.get(str(project.folder))
-            state = f"unsaved changes (autosaved {when})" if when else "unsaved changes"
-        self.dock.status.setText(f"{project.annotations_path.name}: {state}")
-        self.dock.status.setToolTip(str(project.annotations_path))
-
-
-class _ViewCommand(QUndoCommand):
-    """An undo step that only changes the view (rejecting a prediction hides it)."""
-
-    def __init__(self, text: str, do, undo) -> None:
-        super().__init__(text)
-        self._do, self._undo = do, undo
-
-    def redo(self) -> None:
-        self._do()
-
-    def undo(self) -> None:
-        self._undo()
-
-
-class _AlreadyApplied(QUndoCommand):
-    """Wraps a command whose change was already made (an import): the first redo does nothing."""
-
-    def __init__(self, command: SnapshotCommand) -> None:
-        super().__init__(command.text())
-        self._command = command
-        self._first = True
-
-    def redo(self) -> None:
-        if self._first:
-            self._first = False
-            return
-        self._command.redo()
-
-    def undo(self) -> None:
-        self._command.undo()

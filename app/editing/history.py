@@ -102,3 +102,35 @@ class History:
         for k, stack in self._stacks.items():
             if key is None or k == key:
                 stack.clear()
+
+
+class ViewCommand(QUndoCommand):
+    """An undo step that only changes the view (rejecting a prediction hides it)."""
+
+    def __init__(self, text: str, do: Callable[[], None], undo: Callable[[], None]) -> None:
+        super().__init__(text)
+        self._do, self._undo = do, undo
+
+    def redo(self) -> None:
+        self._do()
+
+    def undo(self) -> None:
+        self._undo()
+
+
+class AlreadyApplied(QUndoCommand):
+    """Wraps a command whose change was already made (an import): the first redo does nothing."""
+
+    def __init__(self, command: QUndoCommand) -> None:
+        super().__init__(command.text())
+        self._command = command
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:
+            self._first = False
+            return
+        self._command.redo()
+
+    def undo(self) -> None:
+        self._command.undo()

@@ -56,9 +56,9 @@ def _new_window(qtbot, settings):
 
 def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_folder, settings, errors, asked):
     ed, pred = _open(window, qtbot, image_folder)
-    ed.autosave_delay_ms = 50
+    ed.files.autosave_delay_ms = 50
     autosave = image_folder / "annotations.autosave.json"
-    with qtbot.waitSignal(ed.autosaved, timeout=5000):
+    with qtbot.waitSignal(ed.files.autosaved, timeout=5000):
         ed.accept_prediction(0)
     assert autosave.exists() and not (image_folder / "annotations.json").exists()
     data = load_coco(autosave)
@@ -66,7 +66,7 @@ def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_fold
     assert masks_equal(data.images[0].instances[0].mask, pred.instances[0].mask)
 
     # Switching images writes pending edits at once (no waiting for the timer).
-    ed.autosave_delay_ms = 60_000
+    ed.files.autosave_delay_ms = 60_000
     ed.accept_prediction(1)
     with qtbot.waitSignal(window.imageShown, timeout=10000):
         window.show_file(normalise_path(image_folder / "img_1.png"))
@@ -84,7 +84,7 @@ def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_fold
     assert "Restored unsaved annotations" in win2.statusBar().currentMessage()
     assert win2.file_list.state(normalise_path(image_folder / "img_0.png")).annotated
     assert not win2.file_list.state(normalise_path(image_folder / "img_1.png")).annotated
-    assert ed2.save()
+    assert ed2.files.save()
     assert not autosave.exists()
     assert len(load_coco(image_folder / "annotations.json").images[0].instances) == 2
 
@@ -92,7 +92,7 @@ def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_fold
 def test_save_then_reopen_loads_without_recovery(window, qtbot, image_folder, settings, errors, asked):
     ed, pred = _open(window, qtbot, image_folder)
     ed.accept_all_predictions()
-    ed.autosave_all()
+    ed.files.autosave_all()
     assert (image_folder / "annotations.autosave.json").exists()
     ed.actions.save.trigger()
     assert (image_folder / "annotations.json").exists()
@@ -126,7 +126,7 @@ def test_close_with_unsaved_changes_asks(window, qtbot, image_folder, asked):
 def test_discard_on_close_drops_the_autosave(window, qtbot, image_folder, asked):
     ed, _ = _open(window, qtbot, image_folder)
     ed.accept_prediction(0)
-    ed.autosave_all()
+    ed.files.autosave_all()
     assert (image_folder / "annotations.autosave.json").exists()
     assert window.close()
     assert not (image_folder / "annotations.autosave.json").exists()
@@ -156,7 +156,7 @@ def test_unreadable_project_file_is_never_overwritten(window, qtbot, image_folde
     ed, _ = _open(window, qtbot, image_folder)
     assert any(title == "Cannot read the annotations" for title, _ in errors)
     ed.accept_prediction(0)
-    assert ed.save()
+    assert ed.files.save()
     assert broken.read_text() == "{ this is not json"
     assert len(load_coco(image_folder / "annotations.recovered.json").images[0].instances) == 1
 
@@ -170,12 +170,12 @@ def test_export_from_the_menu_loads_in_pycocotools(window, qtbot, image_folder, 
     ed.add_polygon_instance([[10.0, 90.0, 40.0, 90.0, 40.0, 110.0, 10.0, 110.0]])
     out = tmp_path / f"export_{mode}.json"
     monkeypatch.setattr(prompts, "get_export_target", lambda parent, start: (str(out), mode))
-    with qtbot.waitSignal(ed.exportFinished, timeout=20000) as blocker:
+    with qtbot.waitSignal(ed.files.exportFinished, timeout=20000) as blocker:
         ed.actions.export.trigger()
     stats = blocker.args[0]
     assert stats.annotations == 3
     assert "Exported" in window.statusBar().currentMessage()
-    assert not ed.export_progress.isVisible()
+    assert not ed.files.export_progress.isVisible()
     coco = COCO(str(out))
     img = coco.loadImgs(coco.getImgIds())[0]
     assert (img["file_name"], img["height"], img["width"]) == ("img_0.png", 120, 160)
@@ -208,7 +208,7 @@ def test_import_errors_in_a_dialog_and_a_good_import_is_undoable(window, qtbot, 
             }
         )
     )
-    assert not ed.import_annotations(str(bad))
+    assert not ed.files.import_annotations(str(bad))
     assert errors and errors[-1][0] == "Import failed"
     assert len(ed.annotations) == 0 and "thing" not in ed.project.classes
     good = tmp_path / "good.json"
@@ -243,7 +243,7 @@ def test_import_errors_in_a_dialog_and_a_good_import_is_undoable(window, qtbot, 
             }
         )
     )
-    assert ed.import_annotations(str(good))
+    assert ed.files.import_annotations(str(good))
     assert errors[-1][0] == "Import finished"
     assert [i.category for i in ed.annotations] == ["thing"] and ed.annotations.instances[0].area == 40 * 30
     assert ed.layer.instances and window.file_list.state(normalise_path(image_folder / "img_1.png")).annotated

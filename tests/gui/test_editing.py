@@ -280,8 +280,13 @@ def test_polygon_tool_creates_and_edits_an_instance(editing, window, qtbot):
     flat3 = [v for p in expected[:3] for v in p]
     assert three.polygons == (tuple(flat3),)
     assert masks_equal(three.mask, polygons_to_mask([flat3], (120, 160)))
-    _stack(ed).undo()
-    _stack(ed).undo()
+    # Ctrl+click on an edge inserts a vertex there.
+    mid = ((expected[0][0] + expected[1][0]) / 2, (expected[0][1] + expected[1][1]) / 2)
+    added = _click(qtbot, window, *mid, modifier=Qt.KeyboardModifier.ControlModifier)
+    four = ed.annotations.instances[0].polygons[0]
+    assert len(four) == 8 and four[2:4] == added
+    for _ in range(3):
+        _stack(ed).undo()
     assert ed.annotations.instances[0].polygons == (tuple(flat),)
 
 

@@ -19,8 +19,12 @@ def _open(window, qtbot, path: Path) -> None:
 
 def test_run_current_through_worker(window, qtbot, image_folder, fake_model):
     _open(window, qtbot, image_folder / "img_1.png")
+    composites = window.canvas.overlay.composite_count
     with qtbot.waitSignal(window.predictionArrived, timeout=10000) as blocker:
         window.actions_.run.trigger()
+    # The worker composited the mask layer for the current threshold: the GUI thread did not.
+    assert window.canvas.overlay.composite_count == composites
+    assert window.canvas.overlay.fill.qimage is not None
     path = normalise_path(image_folder / "img_1.png")
     assert blocker.args == [path]
     assert fake_model.calls == 1
@@ -101,7 +105,7 @@ def test_real_maskrcnn_through_worker(window, qtbot, tmp_path):
     assert segmenter.architecture == "maskrcnn"
     assert ("untrained placeholder" in window.windowTitle()) == demo_is_placeholder()
     assert "loading" not in window.model_label.text()
-    assert window.device_label.text() == "CPU"
+    assert window.device_label.text() == str(segmenter.device).upper()
     with qtbot.waitSignal(window.predictionArrived, timeout=120000):
         window.run_current()
     pred = window.current_prediction

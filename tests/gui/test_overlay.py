@@ -200,3 +200,11 @@ def test_contours_follow_mask_edges():
     (contour,) = mask_contours(CroppedMask(100, 50, bits, (200, 200)))
     xs, ys = contour[:, 0], contour[:, 1]
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (102.5, 106.5, 51.5, 54.5)
+
+
+def test_threshold_step_that_changes_nothing_does_not_recomposite(shown):
+    window, _pred = shown
+    overlay = window.canvas.overlay
+    count = overlay.composite_count
+    window.overlay_controls.threshold_slider.setValue(55)  # 0.95 and 0.70 stay above, 0.30 below
+    assert overlay.composite_count == count

@@ -1,0 +1,394 @@
+"""Fine-tuning from the app: the Train menu, the Training dock, and the worker process behind them.
+
+A run: the dock's settings become a ``TrainJob`` (engine.training.worker_main) written into a
+fresh run folder (with a snapshot of the current project's annotations, unsaved edits included,
+when training on the project); ``TrainingProcess`` starts the worker and turns its JSON lines
+into ``message`` signals, handled here on the GUI thread without ever waiting. The window stays
+fully usable while it runs. "Use these weights" hands the checkpoint to the model chooser, which
+loads it in the inference worker like any other weight file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QCoreApplication, QObject, QStandardPaths, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from app.training.dock import TrainingDock
+from app.training.options import format_ap
+from app.training.process import TrainingProcess
+from app.training.setup_form import SOURCE_PROJECT, RunSettings
+from engine.errors import MaskScopeError
+from engine.training.worker_main import TrainJob
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+SHOW_SHORTCUT = "Ctrl+Shift+T"
+SNAPSHOT_NAME = "annotations_snapshot.json"
+TAIL_LINES = 12  # stderr lines quoted when the worker dies without a word
+
+
+def default_runs_dir() -> str:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return str(Path(base or Path.home() / ".maskscope") / "training_runs")
+
+
+class TrainingController(QObject):
+    runStarted = Signal(str)  # run folder
+    runFinished = Signal(str)  # "done", "cancelled" or "error"
+    weightsRequested = Signal(str)  # checkpoint handed to the model chooser
+
+    def __init__(self, window: MainWindow, kill_timeout_ms: int = 60_000) -> None:
+        super().__init__(window)
+        self.window = window
+        self.worker_threads = max(1, (os.cpu_count() or 2) - 1)  # one core left for the GUI
+        self.dock = TrainingDock(window.settings, default_runs_dir(), window)
+        window.add_dock(self.dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.dock.hide()
+        self.process = TrainingProcess(self, kill_timeout_ms)
+
+        # state of the current / last run
+        self.run_dir: Path | None = None
+        self.checkpoint: str | None = None
+        self.before: dict | None = None
+        self.after: dict | None = None
+        self.outcome: str | None = None  # None while running; "done", "cancelled", "error"
+        self.setup_info: dict = {}
+        self.last_progress: dict | None = None
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+        self._build_menu()
+        d = self.dock
+        d.start_button.clicked.connect(self.start)
+        d.cancel_button.clicked.connect(self.cancel)
+        d.use_button.clicked.connect(self.use_weights)
+        d.open_button.clicked.connect(self.open_run_folder)
+        d.visibilityChanged.connect(lambda visible: visible and self.refresh_sources())
+        self.process.message.connect(self._on_message)
+        self.process.logText.connect(self._on_log)
+        self.process.finished.connect(self._on_finished)
+        window.imageShown.connect(lambda _path: self.refresh_sources())
+        window.models.statusChanged.connect(self._on_model_changed)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self.refresh_sources()
+        self._on_model_changed()
+
+    # --- menu ---------------------------------------------------------------------------------------
+    def _build_menu(self) -> None:
+        w = self.window
+        menu = QMenu("&Train", w)
+        bar = w.menuBar()
+        help_menu = getattr(getattr(w, "actions_", None), "help_menu", None)
+        if help_menu is not None:
+            bar.insertMenu(help_menu.menuAction(), menu)
+        else:
+            bar.addMenu(menu)
+        self.show_action = QAction("&Fine-tune on Annotations\u2026", w)
+        self.show_action.setShortcut(QKeySequence(SHOW_SHORTCUT))
+        self.show_action.setToolTip("Show the Training panel")
+        self.show_action.triggered.connect(self.show_dock)
+        self.start_action = QAction("&Start Training", w)
+        self.start_action.triggered.connect(self.start)
+        self.cancel_action = QAction("&Cancel Training", w)
+        self.cancel_action.triggered.connect(self.cancel)
+        self.cancel_action.setEnabled(False)
+        self.use_action = QAction("&Use Trained Weights", w)
+        self.use_action.triggered.connect(self.use_weights)
+        self.use_action.setEnabled(False)
+        menu.addActions([self.show_action, self.start_action, self.cancel_action, self.use_action])
+        w.addAction(self.show_action)  # the shortcut works with the menu bar hidden too
+        self.menu = menu
+
+    def show_dock(self) -> None:
+        self.dock.show()
+        self.dock.raise_()
+        self.refresh_sources()
+
+    # --- what the window offers ---------------------------------------------------------------------
+    def current_project(self):
+        """The project of the image on screen (the editing controller's), or None."""
+        editing = getattr(self.window, "editing", None)
+        return getattr(editing, "project", None) if editing is not None else None
+
+    def refresh_sources(self) -> None:
+        if self.running:
+            return
+        project = self.current_project()
+        if project is None:
+            self.dock.form.refresh_project(None)
+            return
+        try:
+            count = sum(1 for entry in project.annotated_images() if len(entry))
+        except (TypeError, AttributeError):
+            count = 0
+        self.dock.form.refresh_project(str(project.folder), count)
+
+    def _on_model_changed(self) -> None:
+        if not self.running:
+            self.dock.form.refresh_current_model(self.window.models.active)
+
+    @property
+    def running(self) -> bool:
+        return self.process.running
+
+    # --- starting ------------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start a run with the dock's settings; problems show in the dock. True when started."""
+        if self.running:
+            return False
+        self.show_dock()
+        self.dock.show_error("")
+        try:
+            settings = self.dock.form.values()
+            job_path = self._prepare(settings)
+        except (ValueError, MaskScopeError, OSError) as exc:
+            self.dock.show_error(str(exc))
+            self.dock.show_status("Not started.")
+            return False
+        self.dock.form.remember()
+        self._reset_view()
+        self.dock.set_running(True)
+        self._set_actions()
+        self.dock.show_status(f"Starting the training process in {self.run_dir}\u2026")
+        self.process.start(job_path)
+        self._set_actions()
+        self.runStarted.emit(str(self.run_dir))
+        return True
+
+    def _prepare(self, s: RunSettings) -> Path:
+        """Create the run folder, the data snapshot (project source) and the job file."""
+        run_dir = _fresh_folder(Path(s.runs_dir) / time.strftime("run_%Y%m%d_%H%M%S"))
+        if s.source == SOURCE_PROJECT:
+            project = self.current_project()
+            if project is None:
+                raise ValueError("The project is no longer open; open an annotated image folder again.")
+            from engine.fileio import atomic_write_text
+
+            # A snapshot of what is on screen, unsaved edits included; later edits do not
+            # change the data of a run already going.
+            coco, images = run_dir / SNAPSHOT_NAME, str(project.folder)
+            atomic_write_text(coco, project.serialize())
+        else:
+            coco, images = Path(s.coco), s.images or None
+        start = s.start
+        job = TrainJob(
+            out_dir=str(run_dir),
+            coco=str(coco),
+            images=images,
+            architecture=start.architecture,
+            config=start.config,
+            weights=start.weights,
+            device=s.device,
+            train={
+                "epochs": s.epochs,
+                "batch_size": s.batch_size,
+                "optimizer": s.optimizer,
+                "lr": s.lr,
+                "freeze": s.freeze,
+                "val_fraction": s.val_fraction,
+            },
+            threads=self.worker_threads,
+            eval_before=s.val_fraction > 0,
+        )
+        self.run_dir = run_dir
+        return job.write(run_dir / "job.json")
+
+    def _reset_view(self) -> None:
+        self.checkpoint = None
+        self.before = self.after = None
+        self.outcome = None
+        self.setup_info = {}
+        self.last_progress = None
+        self._tail.clear()
+        d = self.dock
+        d.plot.clear()
+        d.table.clear_metrics()
+        d.log.clear()
+        d.stats_label.setText("")
+        d.progress.setRange(0, 0)  # busy until the first iteration
+        d.progress.setFormat("preparing\u2026")
+        d.results_label.setText("Validation AP (%)")
+        d.use_button.setText("Use these weights")
+        d.open_button.setEnabled(True)
+
+    # --- cancelling ----------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """First call: stop after the current iteration (weights saved). Second call: stop now."""
+        if not self.running:
+            return
+        if not self.process.cancel_requested:
+            self.process.cancel()
+            self.dock.cancel_button.setText("Stop now")
+            self.dock.cancel_button.setToolTip("Kill the training process at once (the iteration in progress is lost)")
+            self.dock.show_status("Cancelling after the current iteration\u2026")
+        else:
+            self.dock.show_status("Stopping the training process\u2026")
+            self.process.kill()
+
+    def shutdown(self) -> None:
+        """Stop a running worker (app exit): polite cancel, short wait, then kill."""
+        self.process.shutdown()
+
+    # --- messages from the worker -----------------------------------------------------------------
+    def _on_message(self, msg: dict) -> None:
+        kind = msg.get("kind")
+        d = self.dock
+        if kind == "status":
+            d.show_status(str(msg.get("message", "")))
+        elif kind == "setup":
+            self.setup_info = msg
+            val = int(msg.get("val_images") or 0)
+            d.show_status(
+                f"Training {msg.get('model')} on {msg.get('train_images')} images "
+                f"({val} held out) on {str(msg.get('device', '')).upper()}"
+            )
+            d.results_label.setText(
+                f"Validation AP (%) on {val} held-out image{'s' if val != 1 else ''}"
+                if val
+                else "No held-out images: AP is not measured (set Validation above 0 %)."
+            )
+        elif kind == "start":
+            d.show_progress(int(msg.get("iteration", 0)), int(msg.get("total_iterations", 0)), 1,
+                            int(msg.get("epochs", 0)), None)  # fmt: skip
+        elif kind == "progress":
+            self._on_progress(msg)
+        elif kind == "eval":
+            if msg.get("stage") == "before":
+                self.before = msg.get("metrics")
+                d.table.set_before(self.before)
+                d.show_status(f"Starting weights: mask AP {_ap(self.before, 'mask')}; training\u2026")
+            else:
+                self.after = msg.get("metrics")
+                d.table.set_after(self.after)
+                mask, box = _ap(self.after, "mask"), _ap(self.after, "box")
+                d.append_log(f"epoch {msg.get('epoch')}: mask AP {mask}, box AP {box}")
+        elif kind == "checkpoint":
+            self.checkpoint = msg.get("path")
+            d.append_log(f"epoch {msg.get('epoch')}: saved {self.checkpoint}")
+        elif kind == "done":
+            self._on_done(msg)
+        elif kind == "error":
+            self.outcome = "error"
+            d.show_error(str(msg.get("message", "Training failed.")))
+            d.show_status("Training failed.")
+            if msg.get("traceback"):
+                d.append_log(str(msg["traceback"]))
+
+    def _on_progress(self, msg: dict) -> None:
+        d = self.dock
+        self.last_progress = msg
+        it, total = int(msg.get("iteration", 0)), int(msg.get("total_iterations", 0))
+        epoch, epochs = int(msg.get("epoch", 0)) + 1, int(msg.get("epochs", 0))
+        d.show_progress(it, total, epoch, epochs, msg.get("eta_s"))
+        losses = {k: v for k, v in (msg.get("losses") or {}).items() if isinstance(v, int | float)}
+        d.plot.add_point(it, losses, msg.get("loss"))
+        loss, lr, speed = msg.get("loss"), msg.get("lr") or 0.0, msg.get("images_per_s") or 0.0
+        loss_text = f"{loss:.4f}" if isinstance(loss, int | float) and math.isfinite(loss) else "?"
+        d.stats_label.setText(f"loss {loss_text}  \u00b7  lr {lr:.2e}  \u00b7  {speed:.2f} images/s")
+        if msg.get("skipped"):
+            d.append_log(f"iteration {it}: {msg.get('message') or 'step skipped'}")
+
+    def _on_done(self, msg: dict) -> None:
+        d = self.dock
+        cancelled = bool(msg.get("cancelled"))
+        self.outcome = "cancelled" if cancelled else "done"
+        if msg.get("checkpoint"):
+            self.checkpoint = msg["checkpoint"]
+        if msg.get("metrics") is not None:
+            self.after = msg["metrics"]
+            d.table.set_after(self.after)
+        d.append_log(str(msg.get("message", "")))
+        if cancelled:
+            saved = f" Weights so far: {Path(self.checkpoint).name}." if self.checkpoint else ""
+            d.show_status(f"Cancelled after {msg.get('iterations', 0)} iterations.{saved}")
+        else:
+            speed = msg.get("images_per_s") or 0.0
+            d.show_status(
+                f"Finished: {msg.get('iterations', 0)} iterations ({speed:.2f} images/s). "
+                f"Mask AP {_ap(self.before, 'mask')} \u2192 {_ap(self.after, 'mask')}."
+            )
+            total = d.progress.maximum()
+            d.progress.setValue(total)
+            d.progress.setFormat(f"done \u00b7 {total} iterations")
+
+    def _on_log(self, text: str) -> None:
+        self.dock.append_log(text)
+        for line in text.splitlines():
+            if line.strip():
+                self._tail.append(line)
+
+    def _on_finished(self, code: int, crashed: bool) -> None:
+        d = self.dock
+        if self.outcome is None:
+            if self.process.killed:
+                self.outcome = "cancelled"
+                saved = f" Last saved weights: {Path(self.checkpoint).name}." if self.checkpoint else ""
+                d.show_status(f"Stopped; the iteration in progress was lost.{saved}")
+            else:
+                self.outcome = "error"
+                how = "crashed" if crashed else f"exited with code {code}"
+                tail = "\n".join(self._tail)
+                d.show_error(
+                    f"The training process {how} without finishing."
+                    + (f"\n\nLast output:\n{tail}" if tail else "")
+                    + "\n\nMaskScope itself is unaffected; see the Log tab."
+                )
+                d.show_status("Training failed.")
+        if d.progress.maximum() == 0:  # never got to an iteration: leave the busy state
+            d.progress.setRange(0, 1)
+            d.progress.setValue(0)
+            d.progress.setFormat("")
+        d.set_running(False)
+        usable = bool(self.checkpoint) and Path(str(self.checkpoint)).is_file()
+        d.use_button.setEnabled(usable)
+        d.use_button.setText("Use these weights" if self.outcome == "done" else "Use the last saved weights")
+        self._set_actions()
+        self.runFinished.emit(self.outcome)
+
+    def _set_actions(self) -> None:
+        running = self.running
+        self.start_action.setEnabled(not running)
+        self.cancel_action.setEnabled(running)
+        self.use_action.setEnabled(self.dock.use_button.isEnabled())
+
+    # --- results ---------------------------------------------------------------------------------------
+    def use_weights(self) -> bool:
+        """Load the run's checkpoint as the current model (built in the inference worker)."""
+        path = self.checkpoint
+        if not path or not Path(path).is_file():
+            self.dock.show_error("This run has no saved weights to use.")
+            return False
+        self.window.models.load_weights_file(path)
+        self.dock.show_status(f"Loading {Path(path).name} as the current model\u2026")
+        self.weightsRequested.emit(path)
+        return True
+
+    def open_run_folder(self) -> None:
+        if self.run_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
+
+
+def _ap(metrics: dict | None, kind: str) -> str:
+    if not metrics:
+        return "\u2013"
+    return format_ap((metrics.get(kind) or {}).get("AP"))
+
+
+def _fresh_folder(path: Path) -> Path:
+    """``path``, or ``path_2``, ``path_3``... if it exists; created."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}_{n}")
+    candidate.mkdir(parents=True)
+    return candidate

@@ -1,0 +1,95 @@
+"""Live loss curves: one pyqtgraph curve per loss component plus the total, with a legend.
+
+Points are buffered and drawn at most a few times a second, so a fast GPU run (tens of
+iterations a second) costs the GUI thread nothing noticeable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
+
+TOTAL = "total"
+REDRAW_MS = 200
+
+
+class LossPlot(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumHeight(140)
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setLabel("bottom", "iteration")
+        item.setLabel("left", "loss")
+        self.legend = item.addLegend(offset=(-8, 8), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        self.log_y = QCheckBox("Log scale")
+        self.log_y.setToolTip("Logarithmic loss axis: small components stay readable beside large ones")
+        self.log_y.toggled.connect(lambda on: item.setLogMode(y=on))
+        controls = QHBoxLayout()
+        controls.addStretch(1)
+        controls.addWidget(self.log_y)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(controls)
+
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._x: dict[str, list[float]] = {}
+        self._y: dict[str, list[float]] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.redraw)
+
+    def clear(self) -> None:
+        self._timer.stop()
+        for curve in self.curves.values():
+            self.legend.removeItem(curve)
+            self.plot.removeItem(curve)
+        self.curves.clear()
+        self._x.clear()
+        self._y.clear()
+
+    def add_point(self, iteration: int, losses: dict[str, float], total: float | None) -> None:
+        """Buffer one iteration's losses (None / non-finite values are skipped); drawn shortly."""
+        values = dict(losses)
+        if total is not None:
+            values[TOTAL] = total
+        for key, value in values.items():
+            if value is None or not np.isfinite(value):
+                continue
+            if key not in self.curves:
+                self._add_curve(key)
+            self._x[key].append(float(iteration))
+            self._y[key].append(float(value))
+        if not self._timer.isActive():
+            self._timer.start(REDRAW_MS)
+
+    def _add_curve(self, key: str) -> None:
+        components = [k for k in self.curves if k != TOTAL]
+        if key == TOTAL:
+            pen = pg.mkPen("#222222", width=2, style=Qt.PenStyle.DashLine)
+        else:
+            pen = pg.mkPen(pg.intColor(len(components), hues=6, values=1, maxValue=220), width=2)
+        curve = self.plot.plot([], [], pen=pen, name=key)
+        self.curves[key] = curve
+        self._x[key] = []
+        self._y[key] = []
+
+    def redraw(self) -> None:
+        for key, curve in self.curves.items():
+            curve.setData(np.asarray(self._x[key]), np.asarray(self._y[key]))
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """The points received for ``key`` (iterations, values)."""
+        return list(self._x.get(key, [])), list(self._y.get(key, []))
+
+    def drawn_points(self, key: str) -> int:
+        """How many points of ``key`` are on screen now."""
+        curve = self.curves.get(key)
+        if curve is None:
+            return 0
+        x, _ = curve.getData()
+        return 0 if x is None else len(x)
