@@ -9,14 +9,14 @@ Exact commands (CPU, from the repository root; each writes NAME.safetensors + NA
 JSON sidecar under "demo" with the command line, the torch version and the final validation AP:
 
 - Data: ``engine.synthetic.write_coco_dataset`` with the five DEMO_CLASSES (circle, square,
-  triangle, star, ring), 1500 images, 1-4 shapes each; Mask R-CNN: 128 px, data seed 1000;
+  triangle, star, ring), 800 images, 1-4 shapes each; Mask R-CNN: 128 px, data seed 1000;
   YOLACT: 160 px, data seed 2000. 5 % of the images (split seed 0) are held out for validation.
 - Mask R-CNN ``maskrcnn_r18_fpn`` (GroupNorm ResNet-18 FPN, random init), network input 128 px;
-  8 epochs, batch 4, AdamW lr 3e-4 weight decay 1e-4, 200 warm-up iterations, cosine decay,
+  5 epochs, batch 4, AdamW lr 6e-4 weight decay 1e-4, 100 warm-up iterations, cosine decay,
   gradient clip 10; flip 0.5, zoom jitter 0.75-1.25; training RoI sampling 128 per image,
   RPN 600/300 proposals before/after NMS (training only; inference keeps torchvision's values).
-- YOLACT ``yolact_tiny`` (random init, 320 px input); 12 epochs, batch 8, AdamW lr 1e-3 weight
-  decay 1e-4, 200 warm-up iterations, cosine, clip 10, BatchNorm with batch statistics; same
+- YOLACT ``yolact_tiny`` (random init, 320 px input); 8 epochs, batch 8, AdamW lr 1e-3 weight
+  decay 1e-4, 100 warm-up iterations, cosine, clip 10, BatchNorm with batch statistics; same
   augmentation.
 - Seed 0 for initialisation, split, sampling and augmentation. Weights are stored as float16
   (loaded back into float32) to keep the two files small.

@@ -44,8 +44,9 @@ class TrainingProcess(QObject):
     def pid(self) -> int:
         return int(self._proc.processId()) if self._proc is not None else 0
 
-    def start(self, job_path: str | Path, python: str | None = None) -> None:
-        """Start ``python -m engine.training.worker_main --job JOB --exit-with-parent``."""
+    def start(self, job_path: str | Path, python: str | None = None, arguments: list[str] | None = None) -> None:
+        """Start ``python -m engine.training.worker_main --job JOB --exit-with-parent``
+        (``arguments`` replaces everything after ``python``: tests run stand-in workers)."""
         if self.running:
             raise RuntimeError("a training process is already running")
         self.cancel_requested = False
@@ -59,7 +60,9 @@ class TrainingProcess(QObject):
         proc.setProcessEnvironment(env)
         proc.setWorkingDirectory(str(ROOT))
         proc.setProgram(python or sys.executable)
-        proc.setArguments(["-m", WORKER_MODULE, "--job", str(job_path), "--exit-with-parent"])
+        if arguments is None:
+            arguments = ["-m", WORKER_MODULE, "--job", str(job_path), "--exit-with-parent"]
+        proc.setArguments(arguments)
         proc.readyReadStandardOutput.connect(self._read_stdout)
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(self._on_finished)

@@ -1,0 +1,272 @@
+"""Fine-tuning from the app: the Training dock drives a real worker process on a tiny generated set.
+
+A full run fills the loss curves, the progress bar and the before/after AP table, and its weights
+become the current model; cancel mid-run stops within an iteration while the window keeps working;
+a worker that fails (bad data) or dies (killed) is reported in the dock, never as a crash or a
+modal dialog. The process wrapper is also tested with stand-in workers (partial lines, a kill).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+
+from app.training import TrainingController, install_training
+from app.training.process import TrainingProcess
+from app.training.setup_form import SOURCE_COCO, SOURCE_PROJECT, START_FILE
+from engine.synthetic import write_coco_dataset
+
+CLASSES = ("circle", "square")
+RUN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    """5 generated 64x96 images and a small Mask R-CNN checkpoint (64-96 px input) for them."""
+    import torch
+
+    from engine.maskrcnn import create
+
+    root = tmp_path_factory.mktemp("train_gui")
+    data = write_coco_dataset(root / "data", 5, (64, 96), CLASSES, seed=4)
+    torch.manual_seed(0)
+    seg = create("maskrcnn_r18_fpn", "random", "cpu", list(CLASSES), min_size=64, max_size=96)
+    return {"data": data, "weights": seg.save(root / "tiny.safetensors")}
+
+
+@pytest.fixture
+def training(window, tiny, tmp_path) -> TrainingController:
+    ctl = install_training(window)
+    ctl.worker_threads = 1
+    form = ctl.dock.form
+    form.set_coco(str(tiny["data"]))
+    form.set_weights_file(str(tiny["weights"]))
+    form.epochs.setValue(1)
+    form.batch.setValue(2)
+    form.val.setValue(20)
+    form.device.setCurrentIndex(form.device.findData("cpu"))
+    form.runs_edit.setText(str(tmp_path / "runs"))
+    ctl.show_dock()
+    yield ctl
+    if ctl.running:
+        ctl.process.kill()
+        ctl.process._proc.waitForFinished(5000)
+
+
+class GapMeter:
+    """Ticks every 50 ms on the GUI thread; the longest gap shows whether the event loop ever stalled."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.longest = 0.0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(50)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+
+def test_training_run_fills_dock_and_uses_weights(window, qtbot, training, errors):
+    assert install_training(window) is training and window.training is training
+    assert "&Train" in [a.text() for a in window.menuBar().actions()]
+    dock = training.dock
+    assert dock.form.values().start.from_checkpoint and not dock.form.config.isEnabled()
+    meter = GapMeter()
+    with qtbot.waitSignal(training.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(dock.start_button, Qt.MouseButton.LeftButton)
+        assert training.running and dock.cancel_button.isEnabled() and not dock.form.isEnabled()
+    meter.timer.stop()
+    assert finished.args == ["done"], dock.error_label.text() + dock.log.toPlainText()[-2000:]
+    assert meter.longest < 2.0  # the GUI never waited on the worker
+
+    # progress bar and curves: one point per iteration for every loss component and the total
+    assert dock.progress.maximum() == 2 and dock.progress.value() == 2
+    for key in ("loss_mask", "loss_classifier", "loss_objectness", "total"):
+        x, y = dock.plot.series(key)
+        assert x == [1.0, 2.0] and all(v > 0 for v in y), key
+    qtbot.waitUntil(lambda: dock.plot.drawn_points("loss_mask") == 2, timeout=3000)
+    legend = [label.text for _, label in dock.plot.legend.items]
+    assert "loss_mask" in legend and "total" in legend
+    assert "images/s" in dock.stats_label.text()
+
+    # before/after table from the worker's eval messages
+    table = dock.table
+    assert table.before is not None and table.after is not None
+    for row in ("Mask AP", "Mask AP50", "Mask AP75", "Box AP"):
+        assert table.value(row, "Before") != "" and table.value(row, "After") != ""
+    assert "circle: mask AP" in table.row_labels() and "square: box AP" in table.row_labels()
+    assert table.value("Mask AP", "After") == f"{100 * training.after['mask']['AP']:.1f}"
+    assert "1 held-out image" in dock.results_label.text()
+    assert "Finished" in dock.status_label.text()
+
+    run_dir = Path(training.run_dir)
+    assert json.loads((run_dir / "job.json").read_text())["threads"] == 1
+    ckpt = training.checkpoint
+    assert ckpt == str(run_dir / "model_final.safetensors") and Path(ckpt).is_file()
+
+    # one click: the trained weights become the current model (loaded by the inference worker)
+    assert dock.use_button.isEnabled() and training.use_action.isEnabled()
+    with qtbot.waitSignal(window.models.modelReady, timeout=30_000) as ready:
+        qtbot.mouseClick(dock.use_button, Qt.MouseButton.LeftButton)
+    assert window.models.active.weights == str(Path(ckpt).resolve())
+    assert ready.args[0].class_names == list(CLASSES)
+    assert errors == []
+
+
+def test_cancel_mid_run_keeps_gui_alive(window, qtbot, training, image_folder, errors):
+    dock = training.dock
+    form = dock.form
+    form.epochs.setValue(40)
+    form.batch.setValue(4)
+    form.val.setValue(0)
+    assert training.start()
+    window.open_folder(str(image_folder))  # browsing while training runs
+    qtbot.waitUntil(lambda: training.last_progress is not None, timeout=RUN_TIMEOUT_MS)
+    at_cancel = training.last_progress["iteration"]
+    assert 0 < dock.progress.value() < dock.progress.maximum()
+    window.next_image()
+    with qtbot.waitSignal(training.runFinished, timeout=60_000) as finished:
+        qtbot.mouseClick(dock.cancel_button, Qt.MouseButton.LeftButton)
+        assert dock.cancel_button.text() == "Stop now"  # a second click would kill it
+    assert finished.args == ["cancelled"]
+    assert training.last_progress["iteration"] <= at_cancel + 1  # stopped within one iteration
+    assert "Cancelled after" in dock.status_label.text()
+    assert Path(training.checkpoint).name == "last.safetensors" and Path(training.checkpoint).is_file()
+    assert dock.use_button.text() == "Use the last saved weights" and dock.use_button.isEnabled()
+    assert dock.start_button.isEnabled() and dock.form.isEnabled() and not dock.cancel_button.isEnabled()
+    assert window.isVisible() and window.current_image_path is not None
+    assert dock.results_label.text().startswith("No held-out images")
+    assert errors == []
+
+
+def test_worker_failure_is_shown_in_the_dock(window, qtbot, training, tmp_path, errors):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"images": [], "categories": [], "annotations": []}')
+    training.dock.form.set_coco(str(bad), str(tmp_path))
+    with qtbot.waitSignal(training.runFinished, timeout=60_000) as finished:
+        assert training.start()
+    assert finished.args == ["error"]
+    dock = training.dock
+    assert not dock.error_label.isHidden()
+    assert "broken.json" in dock.error_label.text() and "no categories" in dock.error_label.text()
+    assert "Training failed" in dock.status_label.text()
+    assert not dock.use_button.isEnabled() and dock.start_button.isEnabled()
+    assert errors == [] and window.isVisible()
+
+
+def test_settings_problems_are_shown_before_starting(window, training, errors):
+    form = training.dock.form
+    form.set_coco("")
+    assert not training.start() and not training.running
+    assert "COCO annotations file" in training.dock.error_label.text()
+    form.set_coco("/nonexistent/annotations.json")
+    assert not training.start() and "does not exist" in training.dock.error_label.text()
+    form.start.setCurrentIndex(form.start.findData("pretrained"))
+    form.arch.setCurrentIndex(form.arch.findData("yolact"))
+    form.config.setCurrentIndex(form.config.findData("yolact_tiny"))
+    with pytest.raises(ValueError, match="no published weights"):
+        form.starting_weights()
+    assert errors == []
+
+
+def test_project_snapshot_is_the_training_data(window, training, tiny, tmp_path):
+    """The current project (window.editing.project) is offered; a run trains on a snapshot of it."""
+    import shutil
+
+    from engine.project import Project
+    from engine.training.data import load_coco_source
+    from engine.training.worker_main import TrainJob
+
+    folder = tmp_path / "project"
+    shutil.copytree(tiny["data"].parent / "images", folder)
+    shutil.copy(tiny["data"], folder / "annotations.json")
+    project = Project.open(folder)
+    window.editing = SimpleNamespace(project=project)  # what the editing controller exposes
+    training.refresh_sources()
+    form = training.dock.form
+    assert form.source.itemData(0) == SOURCE_PROJECT and "project (5 annotated)" in form.source.itemText(0)
+    form.source.setCurrentIndex(0)
+    settings = form.values()
+    assert settings.source == SOURCE_PROJECT and form.start.currentData() == START_FILE
+    job = TrainJob.read(training._prepare(settings))
+    assert job.images == str(folder) and Path(job.coco).parent == training.run_dir
+    source = load_coco_source(job.coco, job.images)
+    assert source.classes == list(CLASSES) and len(source.records) == 5
+    assert job.weights == str(tiny["weights"]) and job.architecture is None
+    assert job.train["epochs"] == 1 and job.train["freeze"] == form.freeze.currentData()
+    del window.editing
+    training.refresh_sources()
+    assert form.source.currentData() == SOURCE_COCO
+
+
+# --- the process wrapper with stand-in workers ---------------------------------------------------------
+def _run_stand_in(qtbot, script: str, cancel_after_first: bool = False) -> tuple[list[dict], str, list]:
+    proc = TrainingProcess(kill_timeout_ms=3000)
+    messages: list[dict] = []
+    log: list[str] = []
+    proc.message.connect(messages.append)
+    proc.logText.connect(log.append)
+    if cancel_after_first:
+        proc.message.connect(lambda _m: proc.cancel())
+    with qtbot.waitSignal(proc.finished, timeout=20_000) as done:
+        proc.start("unused.json", sys.executable, ["-c", script])
+    return messages, "".join(log), done.args
+
+
+def test_process_parses_split_lines_and_passes_other_output(qtbot):
+    script = (
+        "import sys, time\n"
+        "out = sys.stdout\n"
+        'out.write(\'{"kind": "progress", \'); out.flush(); time.sleep(0.3)\n'
+        "out.write('\"iteration\": 1}\\nnot json at all\\n'); out.flush()\n"
+        'out.write(\'{"kind": "eval", "stage": "after"}\\n\'); out.flush()\n'
+        "sys.stderr.write('a warning\\n'); sys.stderr.flush()\n"
+        'out.write(\'{"kind": "done", "cancelled": false}\')\n'  # last line without newline
+    )
+    messages, log, (code, crashed) = _run_stand_in(qtbot, script)
+    assert messages == [
+        {"kind": "progress", "iteration": 1},
+        {"kind": "eval", "stage": "after"},
+        {"kind": "done", "cancelled": False},
+    ]
+    assert "not json at all" in log and "a warning" in log
+    assert code == 0 and not crashed
+
+
+def test_process_polite_cancel_then_kill(qtbot):
+    polite = (
+        "import sys\n"
+        'print(\'{"kind": "start"}\', flush=True)\n'
+        "line = sys.stdin.readline().strip()\n"
+        'print(\'{"kind": "done", "got": "%s"}\' % line, flush=True)\n'
+    )
+    messages, _, (code, crashed) = _run_stand_in(qtbot, polite, cancel_after_first=True)
+    assert messages[-1] == {"kind": "done", "got": "cancel"} and code == 0 and not crashed
+    stubborn = 'import time\nprint(\'{"kind": "start"}\', flush=True)\ntime.sleep(60)\n'
+    t0 = time.perf_counter()
+    messages, _, (code, crashed) = _run_stand_in(qtbot, stubborn, cancel_after_first=True)
+    assert crashed and time.perf_counter() - t0 < 15  # killed after kill_timeout_ms, not 60 s
+
+
+def test_worker_killed_mid_run_is_reported(window, qtbot, training, errors):
+    """A worker that dies without a word (here: killed) is an error in the dock, the GUI is fine."""
+    import os
+    import signal
+
+    with qtbot.waitSignal(training.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        with qtbot.waitSignal(training.process.message, timeout=30_000):  # the worker's first word
+            assert training.start()
+        os.kill(training.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    assert finished.args == ["error"]
+    text = training.dock.error_label.text()
+    assert "without finishing" in text and "MaskScope itself is unaffected" in text
+    assert training.dock.start_button.isEnabled() and errors == [] and window.isVisible()
