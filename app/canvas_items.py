@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -259,6 +259,7 @@ class BoxLabelItem(QGraphicsItem):
         self._rects: list[QRectF] = []
         self._pens: list[QPen] = []
         self._text_colors: list[QColor] = []
+        self._defer_once = False
         # Labels are placed in the painter's device space, which for a device cache is the cache
         # pixmap's: the same drawing code works cached, and a repaint is a blit.
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -285,6 +286,9 @@ class BoxLabelItem(QGraphicsItem):
         self._rects = [QRectF(float(x1), float(y1), float(x2 - x1), float(y2 - y1)) for x1, y1, x2, y2 in self._boxes]
         self._pens = [_cosmetic(c, 1.0) for c in colors]
         self._text_colors = [QColor(*readable_text_rgb((c.red(), c.green(), c.blue()))) for c in colors]
+        # The frame that shows a new prediction already redraws masks and outlines; boxes and labels
+        # follow one event-loop turn later, so no single frame blocks the GUI for all of it.
+        self._defer_once = len(self._rects) > 0
         self._visible = np.ones(len(self._boxes), bool)
         self._rect = QRectF(image_rect)
         self._texts.clear()
@@ -324,6 +328,10 @@ class BoxLabelItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         if not (self.show_boxes or self.show_labels or self.show_scores) or not len(self._boxes):
+            return
+        if self._defer_once:
+            self._defer_once = False
+            QTimer.singleShot(0, self.update)
             return
         order = np.flatnonzero(self._visible)[::-1].tolist()
         if self.show_boxes:

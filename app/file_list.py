@@ -25,7 +25,18 @@ class FileState:
     error: str | None = None  # message when the file cannot be read
 
 
+_ICONS: dict[tuple, QIcon] = {}
+
+
 def _status_icon(state: FileState, palette: QPalette, dpr: float) -> QIcon:
+    """Cached: a folder of thousands of files needs only a handful of distinct icons."""
+    key = (state.predicted, state.annotated, palette.color(QPalette.ColorRole.Mid).rgba(), dpr)
+    if key not in _ICONS:
+        _ICONS[key] = _draw_status_icon(state, palette, dpr)
+    return _ICONS[key]
+
+
+def _draw_status_icon(state: FileState, palette: QPalette, dpr: float) -> QIcon:
     size = 16
     pm = QPixmap(int(size * dpr), int(size * dpr))
     pm.setDevicePixelRatio(dpr)

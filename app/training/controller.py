@@ -46,7 +46,7 @@ class TrainingController(QObject):
     runFinished = Signal(str)  # "done", "cancelled" or "error"
     weightsRequested = Signal(str)  # checkpoint handed to the model chooser
 
-    def __init__(self, window: MainWindow, kill_timeout_ms: int = 60_000) -> None:
+    def __init__(self, window: MainWindow, kill_timeout_ms: int = 120_000) -> None:
         super().__init__(window)
         self.window = window
         self.worker_threads = max(1, (os.cpu_count() or 2) - 1)  # one core left for the GUI
@@ -63,6 +63,8 @@ class TrainingController(QObject):
         self.outcome: str | None = None  # None while running; "done", "cancelled", "error"
         self.setup_info: dict = {}
         self.last_progress: dict | None = None
+        self._run_text = ""  # what the run is, for the status line
+        self._results_text = ""
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
 
         self._build_menu()
@@ -75,7 +77,7 @@ class TrainingController(QObject):
         self.process.message.connect(self._on_message)
         self.process.logText.connect(self._on_log)
         self.process.finished.connect(self._on_finished)
-        window.imageShown.connect(lambda _path: self.refresh_sources())
+        window.imageShown.connect(lambda _path: self.dock.isVisible() and self.refresh_sources())
         window.models.statusChanged.connect(self._on_model_changed)
         app = QCoreApplication.instance()
         if app is not None:
@@ -209,6 +211,7 @@ class TrainingController(QObject):
         self.outcome = None
         self.setup_info = {}
         self.last_progress = None
+        self._run_text = ""
         self._tail.clear()
         d = self.dock
         d.plot.clear()
@@ -245,31 +248,40 @@ class TrainingController(QObject):
         d = self.dock
         if kind == "status":
             d.show_status(str(msg.get("message", "")))
+            d.append_log(str(msg.get("message", "")))
         elif kind == "setup":
             self.setup_info = msg
             val = int(msg.get("val_images") or 0)
-            d.show_status(
+            self._run_text = (
                 f"Training {msg.get('model')} on {msg.get('train_images')} images "
                 f"({val} held out) on {str(msg.get('device', '')).upper()}"
             )
-            d.results_label.setText(
+            d.show_status(self._run_text)
+            self._results_text = (
                 f"Validation AP (%) on {val} held-out image{'s' if val != 1 else ''}"
                 if val
                 else "No held-out images: AP is not measured (set Validation above 0 %)."
             )
+            d.results_label.setText(self._results_text)
         elif kind == "start":
             d.show_progress(int(msg.get("iteration", 0)), int(msg.get("total_iterations", 0)), 1,
                             int(msg.get("epochs", 0)), None)  # fmt: skip
         elif kind == "progress":
+            if self.last_progress is None:
+                d.show_status(self._run_text)  # training proper has begun
             self._on_progress(msg)
         elif kind == "eval":
             if msg.get("stage") == "before":
                 self.before = msg.get("metrics")
                 d.table.set_before(self.before)
-                d.show_status(f"Starting weights: mask AP {_ap(self.before, 'mask')}; training\u2026")
+                self._run_text += f"; starting weights: mask AP {_ap(self.before, 'mask')}"
+                d.show_status(self._run_text)
             else:
                 self.after = msg.get("metrics")
                 d.table.set_after(self.after)
+                epochs = (self.last_progress or {}).get("epochs")
+                of = f" of {epochs}" if epochs else ""
+                d.results_label.setText(f"{self._results_text}  \u00b7  after epoch {msg.get('epoch')}{of}")
                 mask, box = _ap(self.after, "mask"), _ap(self.after, "box")
                 d.append_log(f"epoch {msg.get('epoch')}: mask AP {mask}, box AP {box}")
         elif kind == "checkpoint":
@@ -307,6 +319,7 @@ class TrainingController(QObject):
         if msg.get("metrics") is not None:
             self.after = msg["metrics"]
             d.table.set_after(self.after)
+            d.results_label.setText(self._results_text)
         d.append_log(str(msg.get("message", "")))
         if cancelled:
             saved = f" Weights so far: {Path(self.checkpoint).name}." if self.checkpoint else ""

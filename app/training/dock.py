@@ -42,6 +42,7 @@ class TrainingDock(QDockWidget):
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(330)
         self.start_button = QPushButton("Start training")
         self.start_button.setToolTip("Fine-tune in a separate process; you can keep browsing and editing")
         self.cancel_button = QPushButton("Cancel")
@@ -114,7 +115,7 @@ class TrainingDock(QDockWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([330, 560, 300])
+        splitter.setSizes([360, 560, 300])
         self.splitter = splitter
         self.setWidget(splitter)
 

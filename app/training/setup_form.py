@@ -80,6 +80,7 @@ class TrainingForm(QWidget):
         super().__init__(parent)
         self.settings = settings
         self._project_folder: str | None = None
+        self._project_images = 0
         self._current: ModelChoice | None = None
         form = QFormLayout(self)
         form.setContentsMargins(4, 4, 4, 4)
@@ -166,6 +167,7 @@ class TrainingForm(QWidget):
     def refresh_project(self, folder: str | None, images: int = 0) -> None:
         """Offer the project of the image on screen (``folder``), if any, as the data source."""
         self._project_folder = folder
+        self._project_images = images
         keep = self.source.currentData()
         self.source.blockSignals(True)
         self.source.clear()
@@ -182,19 +184,17 @@ class TrainingForm(QWidget):
         self._sync()
 
     def refresh_current_model(self, choice: ModelChoice | None) -> None:
+        """Name the model in use in the 'Current model' entry (checked again when a run starts)."""
         self._current = choice
         resolved = weights_for_model(choice)
-        item = self.start.model().item(self.start.findData(START_CURRENT))
+        index = self.start.findData(START_CURRENT)
         if resolved is not None:
-            item.setText(f"Current model: {resolved.label}")
-            item.setEnabled(True)
-            item.setToolTip(resolved.weights or "the config's published weights")
+            self.start.setItemText(index, f"Current model: {resolved.label}")
+            tip = resolved.weights or "the config's published weights"
         else:
-            item.setText("Current model (no weight file)")
-            item.setEnabled(False)
-            item.setToolTip("The model in use was not loaded from a file; choose another starting point.")
-            if self.start.currentData() == START_CURRENT:
-                self.start.setCurrentIndex(self.start.findData(START_RANDOM))
+            self.start.setItemText(index, "Current model (none with a weight file)")
+            tip = "The model in use was not loaded from a file; choose another starting point."
+        self.start.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         self._sync()
 
     @property
@@ -245,6 +245,11 @@ class TrainingForm(QWidget):
                 raise ValueError(f"Image folder {images} does not exist.")
         elif not self._project_folder:
             raise ValueError("Open an annotated image folder first, or train on a COCO annotations file.")
+        elif not self._project_images:
+            raise ValueError(
+                f"{Path(self._project_folder).name} has no annotated images yet: annotate some (or accept "
+                "predictions) first, or train on a COCO annotations file."
+            )
         runs = self.runs_edit.text().strip()
         if not runs:
             raise ValueError("Choose a folder for the training runs.")
@@ -360,28 +365,29 @@ class TrainingForm(QWidget):
         self.changed.emit()
 
     def _sync(self) -> None:
-        """Show the rows that apply; the model rows follow a checkpoint when starting from one."""
+        """Show the rows that apply; the model rows follow the starting weights where those say
+        what model they are (our checkpoints, the demo model, the model in use)."""
         coco = self.source.currentData() == SOURCE_COCO
         self._form.setRowVisible(self.coco_row, coco)
         self._form.setRowVisible(self.images_row, coco)
         kind = self.start.currentData()
         self._form.setRowVisible(self.file_row, kind == START_FILE)
-        fixed = None
+        arch_fixed = config_fixed = False
         if kind == START_CURRENT:
             resolved = weights_for_model(self._current)
-            fixed = resolved if resolved is not None else None
-        elif kind == START_FILE and self.file_edit.text().strip().endswith(".safetensors"):
-            fixed = StartingWeights(None, None, self.file_edit.text().strip(), "")
+            if resolved is not None:
+                if resolved.architecture:
+                    self._select(self.arch, resolved.architecture)
+                    self._select(self.config, resolved.config)
+                arch_fixed = config_fixed = True
+        elif kind == START_FILE:
+            arch_fixed = config_fixed = self.file_edit.text().strip().endswith(".safetensors")
         elif kind == START_DEMO:
-            fixed = StartingWeights(None, None, "demo.safetensors", "")
-        if fixed is not None and fixed.architecture:
-            self._select(self.arch, fixed.architecture)
-            self._select(self.config, fixed.config)
-        from_checkpoint = fixed is not None and fixed.from_checkpoint
-        self.arch.setEnabled(fixed is None or kind == START_DEMO)  # the demo: pick which one
-        self.config.setEnabled(fixed is None)
-        tip = "Taken from the checkpoint" if from_checkpoint else ""
-        self.config.setToolTip(tip or "Network size and input resolution")
+            config_fixed = True  # the architecture picks which demo model
+        self.arch.setEnabled(not arch_fixed)
+        self.config.setEnabled(not config_fixed)
+        tip = "Given by the starting weights" if config_fixed else "Network size and input resolution"
+        self.config.setToolTip(tip)
         self.changed.emit()
 
     # --- browsing -------------------------------------------------------------------------------------

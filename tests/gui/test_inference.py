@@ -56,7 +56,7 @@ def test_switching_images_while_running_is_safe(window, qtbot, image_folder):
         window.show_file(first)  # going back shows the cached result
     assert window.current_prediction is window.predictions[first]
     assert len(window.canvas.overlay) == 3
-    assert len(window.instance_list.model.names) == 3 and window.instance_list.visible_row_count() == 2
+    assert window.instance_list.model.rowCount() == 3 and window.instance_list.visible_row_count() == 2
 
 
 def test_folder_run_marks_every_image_and_broken_ones(window, qtbot, image_folder, fake_model, errors):

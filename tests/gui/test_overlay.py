@@ -86,14 +86,12 @@ def test_threshold_slider_filters_live(shown):
 def test_instance_checkbox_hides_it(shown):
     window, pred = shown
     x, y = _centre(pred, 0)
-    model = window.instance_list.model
-    # What the view does when the checkbox is clicked.
-    model.setData(model.index(model.row_of(0), 0), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    # What the view does to the row's check box when it is clicked.
+    window.instance_list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert not window.instance_list.is_checked(0)
     assert np.abs(_pixel(window, x, y) - window.current_image[y, x]).max() <= 1
     window.show_all_instances()
-    check = model.data(model.index(model.row_of(0), 0), Qt.ItemDataRole.CheckStateRole)
-    assert check == Qt.CheckState.Checked
+    assert window.instance_list.is_checked(0)
     assert np.abs(_pixel(window, x, y) - _expected(window, x, y, 0, 0.5)).max() <= 3
 
 

@@ -131,9 +131,9 @@ def test_cancel_mid_run_keeps_gui_alive(window, qtbot, training, image_folder, e
     assert training.start()
     window.open_folder(str(image_folder))  # browsing while training runs
     qtbot.waitUntil(lambda: training.last_progress is not None, timeout=RUN_TIMEOUT_MS)
-    at_cancel = training.last_progress["iteration"]
-    assert 0 < dock.progress.value() < dock.progress.maximum()
     window.next_image()
+    assert 0 < dock.progress.value() < dock.progress.maximum()
+    at_cancel = training.last_progress["iteration"]  # read just before the click: no event in between
     with qtbot.waitSignal(training.runFinished, timeout=60_000) as finished:
         qtbot.mouseClick(dock.cancel_button, Qt.MouseButton.LeftButton)
         assert dock.cancel_button.text() == "Stop now"  # a second click would kill it
@@ -203,6 +203,13 @@ def test_project_snapshot_is_the_training_data(window, training, tiny, tmp_path)
     assert source.classes == list(CLASSES) and len(source.records) == 5
     assert job.weights == str(tiny["weights"]) and job.architecture is None
     assert job.train["epochs"] == 1 and job.train["freeze"] == form.freeze.currentData()
+    empty = tmp_path / "empty_project"
+    shutil.copytree(tiny["data"].parent / "images", empty)
+    window.editing = SimpleNamespace(project=Project.open(empty))
+    training.refresh_sources()
+    form.source.setCurrentIndex(0)
+    with pytest.raises(ValueError, match="no annotated images yet"):
+        form.values()
     del window.editing
     training.refresh_sources()
     assert form.source.currentData() == SOURCE_COCO
@@ -270,3 +277,46 @@ def test_worker_killed_mid_run_is_reported(window, qtbot, training, errors):
     text = training.dock.error_label.text()
     assert "without finishing" in text and "MaskScope itself is unaffected" in text
     assert training.dock.start_button.isEnabled() and errors == [] and window.isVisible()
+
+
+# --- what the dock offers ----------------------------------------------------------------------------------
+def test_offered_configs_and_defaults_match_the_engine():
+    from app.training.options import CONFIGS, DEFAULT_LR
+    from engine.cli.train import DEFAULT_LR as ENGINE_LR
+    from engine.maskrcnn.configs import CONFIGS as MASKRCNN
+    from engine.yolact.config import CONFIGS as YOLACT
+
+    assert {c.name for c in CONFIGS["maskrcnn"]} == set(MASKRCNN)
+    assert {c.name for c in CONFIGS["yolact"]} == set(YOLACT)
+    for c in CONFIGS["maskrcnn"]:
+        assert c.pretrained == (MASKRCNN[c.name].coco_weights is not None), c.name
+    for c in CONFIGS["yolact"]:
+        assert c.pretrained == (YOLACT[c.name].checkpoint is not None), c.name
+    for arch in ("maskrcnn", "yolact"):
+        assert DEFAULT_LR[(arch, "sgd")] == ENGINE_LR[(arch, "sgd")]
+        assert DEFAULT_LR[(arch, "adamw")] == ENGINE_LR["adamw"]
+
+
+def test_current_model_as_starting_point(tmp_path):
+    from app.model_catalog import DEMO_KEY, DEMO_WEIGHTS, ModelChoice, choice_by_key, choice_for_file
+    from app.training.options import format_duration, weights_for_model
+
+    demo = weights_for_model(choice_by_key(DEMO_KEY))
+    if DEMO_WEIGHTS.is_file():
+        assert demo.weights == str(DEMO_WEIGHTS) and demo.from_checkpoint
+    else:
+        assert (demo.architecture, demo.weights) == ("maskrcnn", "random")
+    coco = weights_for_model(choice_by_key("maskrcnn_r50_coco"))
+    assert (coco.architecture, coco.config, coco.weights) == ("maskrcnn", "maskrcnn_resnet50_fpn", None)
+    pth = tmp_path / "yolact_base_54_800000.pth"
+    pth.write_bytes(b"x")
+    mine = weights_for_model(choice_for_file(pth, "yolact", "yolact_base"))
+    assert (mine.architecture, mine.config, mine.weights) == ("yolact", "yolact_base", str(pth))
+    ours = tmp_path / "run.safetensors"
+    ours.write_bytes(b"x")
+    ckpt = weights_for_model(choice_for_file(ours, "checkpoint", None))
+    assert ckpt.from_checkpoint and ckpt.architecture is None
+    assert weights_for_model(choice_for_file(tmp_path / "gone.pth", "maskrcnn", None)) is None
+    assert weights_for_model(ModelChoice("custom:fake", "fake", "fake", None, None)) is None
+    assert weights_for_model(None) is None
+    assert [format_duration(s) for s in (42, 725, 3723, float("nan"), None)] == ["0:42", "12:05", "1:02:03", "?", "?"]
