@@ -73,13 +73,16 @@ class InferenceWorker(QObject):
     def load_model(self, request: LoadRequest) -> None:
         self._submit(lambda: self._load(request))
 
-    def predict(self, path: str, image: np.ndarray | None = None, threshold: float | None = None) -> int:
+    def predict(
+        self, path: str, image: np.ndarray | None = None, threshold: float | None = None, trace: bool = False
+    ) -> int:
         """Queue one prediction; ``image`` (RGB) saves decoding the file again. Returns the job id.
 
         ``threshold``: the GUI's score threshold, so the mask layer can be composited here already.
+        ``trace``: also capture the model's internals for the inspectors.
         """
         job_id = self._next_id()
-        self._submit(lambda: self._predict_one(path, image, job_id, threshold))
+        self._submit(lambda: self._predict_one(path, image, job_id, threshold, trace))
         return job_id
 
     def predict_folder(self, paths: list[str], threshold: float | None = None) -> int:
@@ -157,7 +160,9 @@ class InferenceWorker(QObject):
         self._segmenter = segmenter
         self._emit(self.modelLoaded, request.choice, segmenter)
 
-    def _run(self, path: str, image: np.ndarray | None, job_id: int, threshold: float | None) -> PredictionResult:
+    def _run(
+        self, path: str, image: np.ndarray | None, job_id: int, threshold: float | None, trace: bool = False
+    ) -> PredictionResult:
         start = time.perf_counter()
         if self._segmenter is None:
             from engine.errors import WeightsError
@@ -167,7 +172,7 @@ class InferenceWorker(QObject):
             from engine.imageio import load_image
 
             image = load_image(path).rgb
-        prediction = self._segmenter.predict(image)
+        prediction = self._segmenter.predict(image, trace=trace)
         masks = [inst.mask for inst in prediction.instances]
         visible = None
         if threshold is not None:
@@ -175,11 +180,13 @@ class InferenceWorker(QObject):
         overlay = prepare_overlay(masks, prediction.image_size, visible)
         return PredictionResult(path, prediction, overlay, time.perf_counter() - start, job_id)
 
-    def _predict_one(self, path: str, image: np.ndarray | None, job_id: int, threshold: float | None) -> None:
+    def _predict_one(
+        self, path: str, image: np.ndarray | None, job_id: int, threshold: float | None, trace: bool = False
+    ) -> None:
         from engine.errors import MaskScopeError
 
         try:
-            result = self._run(path, image, job_id, threshold)
+            result = self._run(path, image, job_id, threshold, trace)
         except MaskScopeError as exc:
             self._emit(self.predictionFailed, path, str(exc))
             return

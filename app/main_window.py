@@ -110,6 +110,15 @@ class MainWindow(QMainWindow):
         self.overlay_controls.opacityChanged.connect(self.set_opacity)
         self.overlay_controls.thresholdChanged.connect(self.set_score_threshold)
 
+        # Panels built on the window's extension points (each package owns its docks and menus).
+        from app.editing import install_editing
+        from app.inspectors import install_inspectors
+        from app.training import install_training
+
+        self.editing = install_editing(self)
+        self.inspector_docks = install_inspectors(self)
+        install_training(self)
+
         self._restore_settings()
         self._update_title()
         self._update_model_status()
@@ -517,7 +526,8 @@ class MainWindow(QMainWindow):
             return
         self._run_started[path] = time.perf_counter()
         self.statusBar().showMessage(f"Running on {Path(path).name}\u2026")
-        self.worker.predict(path, image, self.score_threshold)
+        # Single-image runs keep the model's internals for the RoI inspector / prototype viewer.
+        self.worker.predict(path, image, self.score_threshold, trace=True)
 
     def run_folder(self) -> None:
         """Run on every image of the file list (skipping those the current model already did)."""
@@ -554,6 +564,11 @@ class MainWindow(QMainWindow):
 
     def _on_prediction_ready(self, result: PredictionResult) -> None:
         pred = result.prediction
+        if pred.trace is not None:
+            # A trace holds the FPN features (~90 MB for a COCO R50): keep only the newest one.
+            for other in self.predictions.values():
+                if other is not pred and getattr(other, "trace", None) is not None:
+                    other.trace = None
         key = self.models.active.key if self.models.active else ""
         self.set_prediction(result.path, pred, result.overlay, key)
         started = self._run_started.pop(result.path, None)
@@ -729,6 +744,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the background threads (the window can be closed or dropped safely afterwards)."""
+        training = getattr(self, "training", None)
+        if training is not None:
+            training.shutdown()
         self.worker.shutdown()
         self.loader.shutdown()
 
