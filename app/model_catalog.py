@@ -8,8 +8,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """One entry of the model chooser (same fields as engine.models.ModelChoice, which imports torch:
-    the GUI keeps torch out of its own thread's imports so the window opens at once)."""
+    """One entry of the model chooser (plain data: the GUI thread never imports torch, so the
+    window opens at once)."""
 
     key: str
     label: str
@@ -20,6 +20,7 @@ class ModelChoice:
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_WEIGHTS = RESOURCES / "models" / "demo_maskrcnn.safetensors"
+DEMO_YOLACT_WEIGHTS = RESOURCES / "models" / "demo_yolact.safetensors"
 # The placeholder demo model (until a trained one ships): small and randomly initialised.
 PLACEHOLDER_CONFIG = "maskrcnn_r18_fpn"
 # Predictions keep everything down to this score; the GUI's threshold slider filters above it.
@@ -50,13 +51,26 @@ YOLACT_OFFICIAL_FILES = {
 }
 
 
+DEMO_YOLACT_CHOICE = ModelChoice(
+    "demo_yolact", "Demo YOLACT (built-in)", "yolact", "yolact_tiny", str(DEMO_YOLACT_WEIGHTS)
+)
+
+
+def builtin_choices() -> list[ModelChoice]:
+    """The chooser's fixed entries; the YOLACT demo only when its trained weights ship."""
+    choices = list(BUILTIN_CHOICES)
+    if DEMO_YOLACT_WEIGHTS.is_file():
+        choices.insert(1, DEMO_YOLACT_CHOICE)
+    return choices
+
+
 def demo_is_placeholder() -> bool:
     """True while no trained demo model ships in resources/models/."""
     return not DEMO_WEIGHTS.is_file()
 
 
 def choice_by_key(key: str) -> ModelChoice | None:
-    return next((c for c in BUILTIN_CHOICES if c.key == key), None)
+    return next((c for c in builtin_choices() if c.key == key), None)
 
 
 def choice_for_file(path: str | Path, architecture: str, config: str | None) -> ModelChoice:

@@ -19,6 +19,7 @@ from app.model_catalog import (
     DEMO_KEY,
     LoadRequest,
     ModelChoice,
+    builtin_choices,
     choice_by_key,
     choice_for_file,
     demo_is_placeholder,
@@ -109,7 +110,7 @@ class ModelController(QObject):
 
     # --- choices -----------------------------------------------------------------------------------
     def choices(self) -> list[ModelChoice]:
-        return [*BUILTIN_CHOICES, *self._file_choices]
+        return [*builtin_choices(), *self._file_choices]
 
     def _display_label(self, choice: ModelChoice) -> str:
         if choice.key == DEMO_KEY and demo_is_placeholder():

@@ -7,24 +7,12 @@ and ``CONFIGS`` (names it can build). Imports are lazy so the CLI and GUI start 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import WeightsError
 from engine.segmenter import Segmenter
 
 ARCHITECTURES = {"maskrcnn": "engine.maskrcnn", "yolact": "engine.yolact"}
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """One entry of the GUI's model chooser."""
-
-    key: str
-    label: str
-    architecture: str
-    config: str | None
-    weights: str | None  # None: the config's default weights; a path; or "random"
 
 
 def _arch_module(architecture: str):

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.model_catalog import DEMO_KEY, DEMO_WEIGHTS, PLACEHOLDER_CONFIG, RESOURCES, ModelChoice
+from app.model_catalog import DEMO_KEY, DEMO_WEIGHTS, DEMO_YOLACT_WEIGHTS, PLACEHOLDER_CONFIG, ModelChoice
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ DEFAULT_LR: dict[tuple[str, str], float] = {
 
 DEMO_FILES: dict[str, Path] = {
     "maskrcnn": DEMO_WEIGHTS,
-    "yolact": RESOURCES / "models" / "demo_yolact.safetensors",
+    "yolact": DEMO_YOLACT_WEIGHTS,
 }
 
 
