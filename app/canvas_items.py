@@ -84,11 +84,14 @@ class ImageItem(QGraphicsItem):
         painter.drawImage(target, image, source)
 
 
-class MaskLayerItem(QGraphicsItem):
-    """One composited ARGB image holding every visible mask; placed at its union box.
+class ArgbImageItem(QGraphicsItem):
+    """A premultiplied ARGB buffer drawn at the item's origin, only its exposed part.
 
-    The fill opacity is the item's opacity, so changing it repaints without recompositing.
+    Cached in device pixels: the item opacity applies when the cache is blitted (an opacity change
+    costs one blit), and a partial ``update(rect)`` re-renders only ``rect`` into the cache.
     """
+
+    smooth_below = PIXEL_ZOOM  # zoom under which pixels are filtered; from it on, sharp squares
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,21 +99,13 @@ class MaskLayerItem(QGraphicsItem):
         self._image: QImage | None = None
         self._rect = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        # Cached in device pixels; the item opacity applies when the cache is blitted, so an
-        # opacity change costs one blit.
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
-    def set_layer(self, argb: np.ndarray | None, x0: int, y0: int) -> None:
+    def _set_argb(self, argb: np.ndarray | None, width: int, height: int) -> None:
         self.prepareGeometryChange()
-        self._argb = argb
-        if argb is None:
-            self._image = None
-            self._rect = QRectF()
-        else:
-            self._image = argb_qimage(argb, QImage.Format.Format_ARGB32_Premultiplied)
-            self._rect = QRectF(0, 0, argb.shape[1], argb.shape[0])
-        self.setPos(x0, y0)
-        self.update()
+        self._argb = argb  # keeps the memory behind the QImage alive
+        self._image = None if argb is None else argb_qimage(argb, QImage.Format.Format_ARGB32_Premultiplied)
+        self._rect = QRectF(0, 0, width, height)
 
     @property
     def qimage(self) -> QImage | None:
@@ -125,8 +120,21 @@ class MaskLayerItem(QGraphicsItem):
         target = option.exposedRect.intersected(self._rect)
         if target.isEmpty():
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, _level_of_detail(painter) < PIXEL_ZOOM)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, _level_of_detail(painter) < self.smooth_below)
         painter.drawImage(target, self._image, target)
+
+
+class MaskLayerItem(ArgbImageItem):
+    """One composited ARGB image holding every visible mask; placed at its union box.
+
+    The fill opacity is the item's opacity, so changing it repaints without recompositing.
+    """
+
+    def set_layer(self, argb: np.ndarray | None, x0: int, y0: int) -> None:
+        h, w = (0, 0) if argb is None else argb.shape
+        self._set_argb(argb, w, h)
+        self.setPos(x0, y0)
+        self.update()
 
 
 def polygon_from_array(points: np.ndarray, close: bool = True) -> QPolygonF:

@@ -1,5 +1,5 @@
 """Toolbar icons drawn as SVG in resources/icons; ``currentColor`` follows the palette's text colour
-so the same icons read well in light and dark themes."""
+so the same icons read well in light and dark themes. Also the colour chips of the instance lists."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
-from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
@@ -43,9 +43,26 @@ def icon(name: str) -> QIcon:
     app = QGuiApplication.instance()
     palette = QGuiApplication.palette() if app is not None else QPalette()
     color = palette.color(QPalette.ColorRole.WindowText)
-    dpr = QGuiApplication.primaryScreen().devicePixelRatio() if app is not None else 1.0
+    screen = QGuiApplication.primaryScreen() if app is not None else None
+    dpr = screen.devicePixelRatio() if screen is not None else 1.0
     return _icon(name, color.name(), float(dpr))
 
 
 def app_icon() -> QIcon:
     return _icon("maskscope", "#000000", 1.0)
+
+
+@lru_cache(maxsize=1024)
+def swatch(rgb: tuple[int, int, int], dpr: float, radius: float = 3.0) -> QIcon:
+    """A 14 px colour chip (corner ``radius``; 0 for a square); cached, since instance colours
+    repeat from one prediction or edit to the next."""
+    pm = QPixmap(int(14 * dpr), int(14 * dpr))
+    pm.setDevicePixelRatio(dpr)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QColor(0, 0, 0, 120))
+    p.setBrush(QColor(*rgb))
+    p.drawRoundedRect(1, 1, 12, 12, radius, radius)  # Qt draws a plain rect for radius 0
+    p.end()
+    return QIcon(pm)

@@ -11,35 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRect, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QTreeView, QWidget
+
+from app.icons import swatch
 
 COLUMNS = ("#", "Class", "Score", "Area (px)")
 COL_INDEX, COL_CLASS, COL_SCORE, COL_AREA = range(4)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # numeric sort key; in column 0 it is the instance index
-_SWATCHES: dict[tuple[int, int, int, float], QIcon] = {}
-
-
-def _swatch(rgb: tuple[int, int, int], dpr: float) -> QIcon:
-    """A colour chip; cached, since instance colours repeat from one prediction to the next."""
-    key = (*rgb, dpr)
-    if key not in _SWATCHES:
-        _SWATCHES[key] = _draw_swatch(rgb, dpr)
-    return _SWATCHES[key]
-
-
-def _draw_swatch(rgb: tuple[int, int, int], dpr: float) -> QIcon:
-    pm = QPixmap(int(14 * dpr), int(14 * dpr))
-    pm.setDevicePixelRatio(dpr)
-    pm.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(QColor(0, 0, 0, 120))
-    p.setBrush(QColor(*rgb))
-    p.drawRoundedRect(1, 1, 12, 12, 3, 3)
-    p.end()
-    return QIcon(pm)
 
 
 class InstanceListDock(QDockWidget):
@@ -96,7 +76,7 @@ class InstanceListDock(QDockWidget):
         # the view, so the items keep their default flags; column 0's sort value is the index.
         for i, name in enumerate(class_names):
             score, area = float(scores[i]), int(areas[i])
-            first = QStandardItem(_swatch(tuple(rgbs[i]), dpr), str(i + 1))
+            first = QStandardItem(swatch(tuple(rgbs[i]), dpr), str(i + 1))
             first.setData(i, SORT_ROLE)
             first.setCheckable(True)
             first.setCheckState(checked if user_visible[i] else unchecked)

@@ -28,14 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["circle", "square", "triangle"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A small random Mask R-CNN whose scores spread out, saved in our safetensors format."""

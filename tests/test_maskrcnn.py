@@ -20,15 +20,6 @@ from engine.synthetic import generate_image
 CLASSES = ["circle", "square"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Several test processes share two cores: one intra-op thread avoids OpenMP oversubscription.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_segmenter(seed: int = 0, score_thresh: float = 0.5, detections: int = 12) -> MaskRCNNSegmenter:
     """Random small model whose class scores spread out (scaled classifier) so detections exist."""
     torch.manual_seed(seed)
@@ -41,7 +32,6 @@ def small_segmenter(seed: int = 0, score_thresh: float = 0.5, detections: int = 
 
 @pytest.fixture(scope="module")
 def seg() -> MaskRCNNSegmenter:
-    torch.set_num_threads(1)
     return small_segmenter()
 
 

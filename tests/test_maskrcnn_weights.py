@@ -20,14 +20,6 @@ from engine.maskrcnn.weights import coco_cache_path
 R18 = "maskrcnn_r18_fpn"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def hub_dir(tmp_path, monkeypatch):
     """torch.hub.get_dir() -> an empty tmp folder; any download attempt fails as if offline."""

@@ -14,34 +14,16 @@ from pathlib import Path
 import pytest
 
 from engine.errors import DataError
-from engine.synthetic import write_coco_dataset
 from engine.training.worker_main import Channel, ProtocolCallback, TrainJob, watch_stdin
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ("circle", "square")
 MASKRCNN_LOSSES = {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    """5 generated 64-96 px images and a small Mask R-CNN (64-96 px input) checkpoint for them."""
-    import torch
-
-    from engine.maskrcnn import create
-
-    root = tmp_path_factory.mktemp("worker")
-    data = write_coco_dataset(root / "data", 5, (64, 96), CLASSES, seed=4)
-    torch.manual_seed(0)
-    seg = create("maskrcnn_r18_fpn", "random", "cpu", list(CLASSES), min_size=64, max_size=96)
-    weights = seg.save(root / "tiny.safetensors")
-    return {"root": root, "data": data, "weights": weights}
-
-
-def _job(tiny, out: Path, **train) -> Path:
+def _job(train_set: dict, out: Path, **train) -> Path:
     settings = {"epochs": 1, "batch_size": 2, "warmup_iters": 1, "val_fraction": 0.2, "freeze": 1, **train}
-    job = TrainJob(
-        out_dir=str(out), coco=str(tiny["data"]), weights=str(tiny["weights"]), device="cpu", train=settings, threads=1
-    )
+    data, weights = str(train_set["data"]), str(train_set["weights"])
+    job = TrainJob(out_dir=str(out), coco=data, weights=weights, device="cpu", train=settings, threads=1)
     return job.write(out.parent / f"{out.name}_job.json")
 
 
@@ -96,18 +78,18 @@ def test_protocol_lines_are_strict_json(tmp_path):
     assert ckpt == {"kind": "checkpoint", "path": "x.safetensors", "epoch": 1, "iteration": 5}
 
 
-def test_worker_reports_progress_eval_checkpoint_done(tiny, tmp_path):
+def test_worker_reports_progress_eval_checkpoint_done(tiny_train_set, tmp_path):
     from engine.checkpoint import load_checkpoint
 
     out = tmp_path / "run"
-    proc = _start(_job(tiny, out))
+    proc = _start(_job(tiny_train_set, out))
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     msgs = _messages(stdout)
     kinds = [m["kind"] for m in msgs]
     assert kinds[0] == "status" and kinds[-1] == "done"
     setup = next(m for m in msgs if m["kind"] == "setup")
-    assert setup["classes"] == list(CLASSES) and setup["train_images"] == 4 and setup["val_images"] == 1
+    assert setup["classes"] == tiny_train_set["classes"] and setup["train_images"] == 4 and setup["val_images"] == 1
     progress = [m for m in msgs if m["kind"] == "progress"]
     assert [p["iteration"] for p in progress] == [1, 2] and progress[-1]["total_iterations"] == 2
     for p in progress:
@@ -121,7 +103,7 @@ def test_worker_reports_progress_eval_checkpoint_done(tiny, tmp_path):
     for e in evals:
         m = e["metrics"]
         assert set(m["mask"]) >= {"AP", "AP50", "AP75"} and set(m["box"]) >= {"AP", "AP50"}
-        assert set(m["per_class"]) == set(CLASSES) and m["images"] == 1
+        assert set(m["per_class"]) == set(tiny_train_set["classes"]) and m["images"] == 1
     ckpts = [m for m in msgs if m["kind"] == "checkpoint"]
     assert ckpts and Path(ckpts[0]["path"]).is_file() and ckpts[0]["epoch"] == 1
     done = msgs[-1]
@@ -129,7 +111,7 @@ def test_worker_reports_progress_eval_checkpoint_done(tiny, tmp_path):
     assert done["checkpoint"] == str(out / "model_final.safetensors") and Path(done["checkpoint"]).is_file()
     assert done["metrics"] == evals[-1]["metrics"]
     _, meta = load_checkpoint(done["checkpoint"])
-    assert meta["class_names"] == list(CLASSES) and meta["training"]["config"]["freeze"] == 1
+    assert meta["class_names"] == tiny_train_set["classes"] and meta["training"]["config"]["freeze"] == 1
     assert meta["training"]["command"] == "gui"
     result = json.loads((out / "result.json").read_text())
     assert result["metrics_before"] == evals[0]["metrics"] and result["cancelled"] is False
@@ -148,10 +130,10 @@ def _read_until(proc: subprocess.Popen, kind: str, timeout: float = 90.0) -> lis
     raise AssertionError(f"no {kind!r} message; got {[m['kind'] for m in msgs]}; stderr: {proc.stderr.read()[-2000:]}")
 
 
-def test_cancel_line_stops_within_one_iteration_and_saves(tiny, tmp_path):
+def test_cancel_line_stops_within_one_iteration_and_saves(tiny_train_set, tmp_path):
     out = tmp_path / "run"
     # batch 4 at up to 96 px: about a second per iteration, far longer than reading a line takes
-    proc = _start(_job(tiny, out, epochs=40, batch_size=4, val_fraction=0.0))
+    proc = _start(_job(tiny_train_set, out, epochs=40, batch_size=4, val_fraction=0.0))
     try:
         first = _read_until(proc, "progress")[-1]
         assert first["kind"] == "progress", first

@@ -32,16 +32,6 @@ from engine.yolact.weights import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The test machine is shared: one intra-op thread avoids oversubscription (results do not
-    depend on it; tests that care about threads set them themselves)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _bn(prefix: str, c: int) -> list[tuple[str, tuple[int, ...]]]:
     return [(f"{prefix}.{n}", (c,)) for n in ("weight", "bias", "running_mean", "running_var")] + [
         (f"{prefix}.num_batches_tracked", ())

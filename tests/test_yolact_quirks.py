@@ -19,16 +19,6 @@ from engine.yolact.priors import make_priors
 f32 = np.float32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The test machine is shared: one intra-op thread avoids oversubscription (results do not
-    depend on it; tests that care about threads set them themselves)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def python_priors(conv_h: int, conv_w: int, scale: float, ars, max_size: int) -> torch.Tensor:
     """Section 7's loop, literally: Python floats, then one cast to float32."""
     data: list[float] = []

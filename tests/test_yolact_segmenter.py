@@ -26,16 +26,6 @@ from engine.yolact.postprocess import (
 from engine.yolact.trace import YolactTrace, recompose_mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The test machine is shared: one intra-op thread avoids oversubscription (results do not
-    depend on it; tests that care about threads set them themselves)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _detecting(seg, seed: int = 0):
     """Random-init heads give ~1/81 per class; raise class logits so that many priors pass 0.05."""
     torch.manual_seed(seed)

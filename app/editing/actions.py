@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QMenu, QToolBar
 
 from app import dialogs
 from app.editing.brush_tool import MAX_SIZE, MIN_SIZE
-from app.editing.icons import edit_icon
+from app.icons import icon
 
 if TYPE_CHECKING:
     from app.editing.controller import EditingController
@@ -84,7 +84,7 @@ def _action(window, text: str, slot, shortcuts=(), tip: str | None = None, icon_
     if keys:
         action.setShortcuts(keys)
     if icon_name:
-        action.setIcon(edit_icon(icon_name))
+        action.setIcon(icon(icon_name))
     shortcut_text = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys)
     tip_text = tip or text.replace("&", "").replace("\u2026", "")
     action.setToolTip(f"{tip_text} ({shortcut_text})" if shortcut_text else tip_text)
@@ -116,10 +116,10 @@ def build_editing_actions(c: EditingController) -> EditingActions:
 
     undo = c.history.group.createUndoAction(window, "&Undo")
     undo.setShortcuts(_unique([QKeySequence(K.Undo), QKeySequence("Ctrl+Z")]))
-    undo.setIcon(edit_icon("undo"))
+    undo.setIcon(icon("undo"))
     redo = c.history.group.createRedoAction(window, "&Redo")
     redo.setShortcuts(_unique([QKeySequence(K.Redo), QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]))
-    redo.setIcon(edit_icon("redo"))
+    redo.setIcon(icon("redo"))
     window.addAction(undo)
     window.addAction(redo)
 

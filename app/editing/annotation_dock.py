@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.editing.layer import annotation_rgb
+from app.icons import swatch
 from engine.annotations import AnnotatedInstance
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -41,19 +41,6 @@ class _Row(QTreeWidgetItem):
         if a is None or b is None:
             return super().__lt__(other)
         return a < b
-
-
-def _swatch(rgb: tuple[int, int, int], dpr: float) -> QIcon:
-    pm = QPixmap(int(14 * dpr), int(14 * dpr))
-    pm.setDevicePixelRatio(dpr)
-    pm.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(QColor(0, 0, 0, 120))
-    p.setBrush(QColor(*rgb))
-    p.drawRect(1, 1, 12, 12)
-    p.end()
-    return QIcon(pm)
 
 
 def source_text(inst: AnnotatedInstance) -> str:
@@ -127,7 +114,7 @@ class AnnotationDock(QDockWidget):
             row.setData(0, ID_ROLE, inst.id)
             row.setText(0, str(inst.id))
             row.setData(0, SORT_ROLE, inst.id)
-            row.setIcon(0, _swatch(annotation_rgb(inst.id), dpr))
+            row.setIcon(0, swatch(annotation_rgb(inst.id), dpr, radius=0))
             row.setText(1, inst.category)
             row.setData(1, SORT_ROLE, inst.category)
             area = self._area(inst)

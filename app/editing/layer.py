@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem
 
-from app.canvas_items import BoxLabelItem, argb_qimage, contours_path
+from app.canvas_items import ArgbImageItem, BoxLabelItem, contours_path
 from app.colors import instance_rgb
 from app.editing.mask_ops import Rect, mask_rect, rect_intersection, rect_is_empty, rect_union
 from app.overlay import mask_contours, pack_argb
@@ -53,39 +53,15 @@ def _qrect(r: Rect) -> QRectF:
     return QRectF(r[0], r[1], r[2] - r[0], r[3] - r[1])
 
 
-class FillItem(QGraphicsItem):
+class FillItem(ArgbImageItem):
     """Draws the exposed part of the layer's ARGB buffer. Cached in device pixels: a partial
     ``update(rect)`` re-renders only ``rect`` into the cache, the rest is blitted."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._image: QImage | None = None
-        self._rect = QRectF()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    smooth_below = 1.0  # sharp pixels from 100 % zoom on (the photo and predictions: from PIXEL_ZOOM)
 
     def set_buffer(self, argb: np.ndarray | None, size: tuple[int, int]) -> None:
-        self.prepareGeometryChange()
-        self._image = None if argb is None else argb_qimage(argb, QImage.Format.Format_ARGB32_Premultiplied)
-        self._rect = QRectF(0, 0, size[1], size[0])
+        self._set_argb(argb, size[1], size[0])
         self.update()
-
-    @property
-    def qimage(self) -> QImage | None:
-        return self._image
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._rect
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        if self._image is None:
-            return
-        target = option.exposedRect.intersected(self._rect)
-        if target.isEmpty():
-            return
-        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, lod < 1)
-        painter.drawImage(target, self._image, target)
 
 
 class OutlineItem(QGraphicsItem):

@@ -10,46 +10,32 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from app import dialogs
 from app.inspectors.canvas_overlays import MaskPatchItem
+from app.inspectors.inspector_dock import InspectorDock
 from app.inspectors.prototype_panels import GRID_COLUMNS, CoefficientPanel, PrototypeGridPanel, StagesPanel
-from app.inspectors.widgets import StatusBanner, ask_figure_path, save_png
+from app.inspectors.widgets import ask_and_export_figure, save_figure
 
 
-class PrototypeViewerDock(QDockWidget):
+class PrototypeViewerDock(InspectorDock):
     def __init__(self, window) -> None:
-        super().__init__("Prototype viewer (YOLACT)", window)
-        self.setObjectName("PrototypeViewerDock")
-        self.window_ = window
+        super().__init__("Prototype viewer (YOLACT)", "PrototypeViewerDock", window)
         self.trace = None
         self.grid = None
         self.mosaic = None
         self.enabled: np.ndarray | None = None
         self.composition = None
         self.comparison = None
-        self.status = None
-        self._index = -1
-        self._dirty = True
         self._trace_id = None
         self.mask_item = MaskPatchItem()
         self.mask_item.setVisible(False)
         window.canvas.add_item(self.mask_item, 31.0)
         self._build()
-        window.instanceSelected.connect(self._on_selection)
-        window.predictionChanged.connect(self._on_prediction)
-        self.visibilityChanged.connect(self._on_visibility)
 
     def _build(self) -> None:
-        self.content = QWidget()
-        self.banner = StatusBanner()
-        self.banner.rerunRequested.connect(lambda: self.window_.run_current())
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
-        self.export_button = QPushButton("Export\u2026")
-        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
-        self.export_button.clicked.connect(self._ask_export)
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
         top.addWidget(self.export_button)
@@ -66,31 +52,17 @@ class PrototypeViewerDock(QDockWidget):
         self.coef_panel.prototypePicked.connect(self.pick_prototype)
         self.coef_panel.orderChanged.connect(self._show_coefficients)
         self.coef_panel.compareChanged.connect(self._on_compare)
-        self.body = QWidget()
-        body = QVBoxLayout(self.body)
+        body_widget = QWidget()
+        body = QVBoxLayout(body_widget)
         body.setContentsMargins(0, 0, 0, 0)
         body.addLayout(top)
         body.addWidget(self.tabs, 1)
-        layout = QVBoxLayout(self.content)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.body, 1)
-        self.setWidget(self.content)
+        self._set_body(body_widget)
 
     # ------------------------------------------------------------------------------------------
     # State from the window
     # ------------------------------------------------------------------------------------------
-    def _on_selection(self, index: int) -> None:
-        self._index = index
-        self.refresh()
-
-    def _on_prediction(self) -> None:
-        self._index = self.window_.selected_instance
-        self.refresh()
-
-    def _on_visibility(self, visible: bool) -> None:
-        if visible and self._dirty:
-            self.refresh()
+    def _sync_canvas(self, visible: bool) -> None:
         self._update_canvas()
 
     def refresh(self) -> None:
@@ -238,27 +210,13 @@ class PrototypeViewerDock(QDockWidget):
         if self.grid is None:
             return
         name = f"prototypes_det{self._index + 1}.png" if self.composition is not None else "prototypes.png"
-        path = ask_figure_path(self, name)
-        if path is None:
-            return
-        from engine.errors import MaskScopeError
-
-        try:
-            png, js = self.export_figure(path)
-        except MaskScopeError as exc:
-            dialogs.show_error(self, "Export failed", str(exc))
-            return
-        self.window_.statusBar().showMessage(f"Saved {png.name} and {js.name}", 6000)
+        ask_and_export_figure(self, name, self.export_figure, self.window_.statusBar())
 
     def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
         """Save the viewer as shown (PNG) and its numbers (JSON with the same stem)."""
         from engine.errors import MaskScopeError
-        from engine.inspect.figure_export import prototype_figure_data, write_figure_json
+        from engine.inspect.figure_export import prototype_figure_data
 
         if self.grid is None:
             raise MaskScopeError("Nothing to export: the prototype viewer shows no YOLACT prediction.")
-        png_path = Path(png_path)
-        save_png(self.content, png_path)
-        data = prototype_figure_data(self.grid, self.composition, self.comparison)
-        js = write_figure_json(png_path.with_suffix(".json"), data)
-        return png_path, js
+        return save_figure(self.content, png_path, prototype_figure_data(self.grid, self.composition, self.comparison))

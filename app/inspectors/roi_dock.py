@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDockWidget,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -24,42 +23,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import dialogs
 from app.inspectors.canvas_overlays import RoIOverlayItem
+from app.inspectors.inspector_dock import InspectorDock
 from app.inspectors.roi_panels import AlignPanel, BoxesPanel, ComparePanel, MaskPanel
-from app.inspectors.widgets import StatusBanner, ask_figure_path, save_png
+from app.inspectors.widgets import ask_and_export_figure, save_figure
 
 BRANCHES = (("box", "Box head (RPN proposal)"), ("mask", "Mask head (refined box)"))
 VIEWS = (("mean", "Mean over channels"), ("max", "Max over channels"), ("channel", "Channel"))
 CLICK_RADIUS_PX = 6.0  # a click this close (screen pixels) to a sample point picks it
 
 
-class RoIInspectorDock(QDockWidget):
+class RoIInspectorDock(InspectorDock):
     def __init__(self, window) -> None:
-        super().__init__("RoI inspector (Mask R-CNN)", window)
-        self.setObjectName("RoIInspectorDock")
-        self.window_ = window
+        super().__init__("RoI inspector (Mask R-CNN)", "RoIInspectorDock", window)
         self.inspection = None
         self.paste = None
         self.selection: tuple[int, int, tuple[int, int] | None] | None = None
-        self.status = None
-        self._dirty = True
-        self._index = -1
         self.overlay = RoIOverlayItem()
         self.overlay.setVisible(False)
         window.canvas.add_item(self.overlay, 30.0)
         self._build()
-        window.instanceSelected.connect(self._on_selection)
-        window.predictionChanged.connect(self._on_prediction)
-        self.visibilityChanged.connect(self._on_visibility)
 
     # ------------------------------------------------------------------------------------------
     # Widgets
     # ------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.content = QWidget()
-        self.banner = StatusBanner()
-        self.banner.rerunRequested.connect(self._rerun)
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
 
@@ -97,9 +85,6 @@ class RoIInspectorDock(QDockWidget):
         for box, on in ((self.show_grid, True), (self.show_samples, True), (self.show_pool, False)):
             box.setChecked(on)
             box.toggled.connect(self._apply_layers)
-        self.export_button = QPushButton("Export\u2026")
-        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
-        self.export_button.clicked.connect(self._ask_export)
 
         settings = QHBoxLayout()
         for w in (QLabel("Head"), self.branch, QLabel("output"), self.out_size, QLabel("sampling"), self.ratio):
@@ -127,18 +112,14 @@ class RoIInspectorDock(QDockWidget):
         self.align_panel.binPicked.connect(lambda r, c: self.select_bin(r, c))
         self.compare_panel.binPicked.connect(lambda r, c: self.select_bin(r, c))
 
-        self.body = QWidget()
-        body = QVBoxLayout(self.body)
+        body_widget = QWidget()
+        body = QVBoxLayout(body_widget)
         body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(self.header)
         body.addLayout(settings)
         body.addLayout(view)
         body.addWidget(self.tabs, 1)
-        layout = QVBoxLayout(self.content)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.body, 1)
-        self.setWidget(self.content)
+        self._set_body(body_widget)
 
         self.branch.currentIndexChanged.connect(self._on_branch)
         self.out_size.valueChanged.connect(self._recompute)
@@ -151,21 +132,8 @@ class RoIInspectorDock(QDockWidget):
     # ------------------------------------------------------------------------------------------
     # State from the window
     # ------------------------------------------------------------------------------------------
-    def _on_selection(self, index: int) -> None:
-        self._index = index
-        self.refresh(keep_settings=True)
-
-    def _on_prediction(self) -> None:
-        self._index = self.window_.selected_instance
-        self.refresh(keep_settings=True)
-
-    def _on_visibility(self, visible: bool) -> None:
-        if visible and self._dirty:
-            self.refresh(keep_settings=True)
+    def _sync_canvas(self, visible: bool) -> None:
         self.overlay.setVisible(visible and self.inspection is not None)
-
-    def _rerun(self) -> None:
-        self.window_.run_current()
 
     @property
     def feature_view(self):
@@ -355,31 +323,18 @@ class RoIInspectorDock(QDockWidget):
     def _ask_export(self) -> None:
         if self.inspection is None:
             return
-        path = ask_figure_path(self, f"roi_det{self.inspection.det_index + 1}_{self.inspection.branch}.png")
-        if path is None:
-            return
-        from engine.errors import MaskScopeError
-
-        try:
-            png, js = self.export_figure(path)
-        except MaskScopeError as exc:
-            dialogs.show_error(self, "Export failed", str(exc))
-            return
-        self.window_.statusBar().showMessage(f"Saved {png.name} and {js.name}", 6000)
+        name = f"roi_det{self.inspection.det_index + 1}_{self.inspection.branch}.png"
+        ask_and_export_figure(self, name, self.export_figure, self.window_.statusBar())
 
     def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
         """Save the inspector as shown (PNG) and its numbers (JSON with the same stem)."""
-        from engine.inspect.figure_export import roi_figure_data, write_figure_json
+        from engine.errors import MaskScopeError
+        from engine.inspect.figure_export import roi_figure_data
 
         if self.inspection is None:
-            from engine.errors import MaskScopeError
-
             raise MaskScopeError("Nothing to export: the RoI inspector shows no detection.")
-        png_path = Path(png_path)
-        save_png(self.content, png_path)
         data = roi_figure_data(self.inspection, self.feature_view, self.selection, self.paste)
-        js = write_figure_json(png_path.with_suffix(".json"), data)
-        return png_path, js
+        return save_figure(self.content, png_path, data)
 
     # ------------------------------------------------------------------------------------------
     # For tests and scripts

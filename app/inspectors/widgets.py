@@ -3,6 +3,7 @@ banner shown when a model lacks the internals a panel needs, and figure export."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -16,10 +17,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QStatusBar,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
 )
+
+from app import dialogs
 
 
 def monospace_text(min_height: int = 80) -> QPlainTextEdit:
@@ -105,3 +109,29 @@ def save_png(widget: QWidget, path: Path) -> Path:
     if pixmap.isNull() or not pixmap.save(str(path), "PNG"):
         raise MaskScopeError(f"Could not write the figure {path}: check the folder exists and is writable.")
     return path
+
+
+def save_figure(widget: QWidget, png_path: str | Path, data: dict) -> tuple[Path, Path]:
+    """Save ``widget`` as shown (PNG) and ``data``, its numbers, as JSON with the same stem."""
+    from engine.inspect.figure_export import write_figure_json
+
+    png_path = Path(png_path)
+    save_png(widget, png_path)
+    return png_path, write_figure_json(png_path.with_suffix(".json"), data)
+
+
+def ask_and_export_figure(
+    parent: QWidget, default_name: str, export: Callable[[Path], tuple[Path, Path]], status_bar: QStatusBar
+) -> None:
+    """Ask where to save a figure, write it with ``export`` and report the files (or the error)."""
+    from engine.errors import MaskScopeError
+
+    path = ask_figure_path(parent, default_name)
+    if path is None:
+        return
+    try:
+        png, js = export(path)
+    except MaskScopeError as exc:
+        dialogs.show_error(parent, "Export failed", str(exc))
+        return
+    status_bar.showMessage(f"Saved {png.name} and {js.name}", 6000)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from engine.cli.options import add_data_source
 from engine.errors import WeightsError
 
 
@@ -16,10 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="COCO mask/box AP of a model on an annotated set",
         description="Run the model on every image of the set and score it with pycocotools' COCOeval.",
     )
-    data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--coco", type=Path, help="COCO instances JSON (ground truth)")
-    data.add_argument("--project", type=Path, help="MaskScope project folder (or its annotations JSON)")
-    p.add_argument("--images", type=Path, help="image folder of --coco (default: beside the JSON)")
+    add_data_source(p, coco_help="COCO instances JSON (ground truth)")
     p.add_argument("--weights", required=True, help="our .safetensors checkpoint, or weights for --model")
     p.add_argument("--model", choices=("maskrcnn", "yolact"), help="architecture for non-.safetensors weights")
     p.add_argument("--config", help="model config for non-.safetensors weights")

@@ -12,6 +12,7 @@ import json
 import threading
 from pathlib import Path
 
+from engine.cli.options import add_data_source
 from engine.errors import DataError, WeightsError
 
 # Used when an option is not given (None in argparse, so --resume can tell what was set).
@@ -35,10 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune a model on a project or a COCO dataset",
         description="Fine-tune Mask R-CNN or YOLACT on annotated images; writes checkpoints to --out.",
     )
-    data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--project", type=Path, help="MaskScope project folder (or its annotations JSON)")
-    data.add_argument("--coco", type=Path, help="COCO instances JSON")
-    p.add_argument("--images", type=Path, help="image folder of --coco (default: beside the JSON)")
+    add_data_source(p)
     p.add_argument("--model", choices=("maskrcnn", "yolact"), help="architecture (implied by a .safetensors --weights)")
     p.add_argument("--config", help="model config, e.g. maskrcnn_r18_fpn, yolact_tiny")
     p.add_argument("--weights", help="starting weights: our .safetensors, a .pth, 'random'; default: the config's own")

@@ -187,22 +187,18 @@ class ProtocolCallback:
 
     def __call__(self, event) -> None:
         send = self.channel.send
+        position = {
+            "iteration": event.iteration,
+            "total_iterations": event.total_iterations,
+            "epoch": event.epoch,
+            "epochs": event.epochs,
+        }
         if event.kind == "start":
-            send(
-                "start",
-                iteration=event.iteration,
-                total_iterations=event.total_iterations,
-                epoch=event.epoch,
-                epochs=event.epochs,
-                message=event.message,
-            )
+            send("start", **position, message=event.message)
         elif event.kind in ("step", "skipped"):
             send(
                 "progress",
-                iteration=event.iteration,
-                total_iterations=event.total_iterations,
-                epoch=event.epoch,
-                epochs=event.epochs,
+                **position,
                 losses=event.losses,
                 loss=event.loss,
                 lr=event.lr,
@@ -274,16 +270,15 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
     )
 
     before = None
-    if job.eval_before and trainer.val_ids and not cancel.is_set():
-        channel.send("status", message=f"Scoring the starting weights on {len(trainer.val_ids)} held-out images")
-        try:
+    try:
+        if job.eval_before and trainer.val_ids and not cancel.is_set():
+            channel.send("status", message=f"Scoring the starting weights on {len(trainer.val_ids)} held-out images")
             before = trainer.validate()
-        except Cancelled:
-            channel.send("done", cancelled=True, checkpoint=None, iterations=0, metrics=None,
-                         message="Cancelled before training started.")  # fmt: skip
-            return 0
-        channel.send("eval", stage="before", epoch=0, iteration=0, metrics=before)
-    if cancel.is_set():
+            channel.send("eval", stage="before", epoch=0, iteration=0, metrics=before)
+        cancelled = cancel.is_set()
+    except Cancelled:
+        cancelled = True
+    if cancelled:
         channel.send("done", cancelled=True, checkpoint=None, iterations=0, metrics=None,
                      message="Cancelled before training started.")  # fmt: skip
         return 0

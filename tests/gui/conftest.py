@@ -65,16 +65,30 @@ def image_folder(tmp_path) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, settings, errors):
+def new_window(qtbot, settings, errors):
+    """Opens a shown main window, as a new session of the app would (same settings); every one
+    made is shut down at the end of the test."""
     from app.main_window import MainWindow
 
-    win = MainWindow(settings=settings, torch_threads=1)
-    qtbot.addWidget(win)
-    win.resize(900, 650)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.shutdown()
+    made: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        win = MainWindow(settings=settings, torch_threads=1)
+        qtbot.addWidget(win)
+        win.resize(900, 650)
+        win.show()
+        qtbot.waitExposed(win)
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.shutdown()
+
+
+@pytest.fixture
+def window(new_window):
+    return new_window()
 
 
 @pytest.fixture

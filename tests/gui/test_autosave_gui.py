@@ -43,18 +43,7 @@ def _open(window, qtbot, image_folder, name="img_0.png"):
     return ed, pred
 
 
-def _new_window(qtbot, settings):
-    from app.main_window import MainWindow
-
-    win = MainWindow(settings=settings, torch_threads=1)
-    qtbot.addWidget(win)
-    win.resize(900, 650)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
-
-
-def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_folder, settings, errors, asked):
+def test_autosave_after_edit_and_restore_after_a_crash(window, new_window, qtbot, image_folder, errors, asked):
     ed, pred = _open(window, qtbot, image_folder)
     ed.files.autosave_delay_ms = 50
     autosave = image_folder / "annotations.autosave.json"
@@ -73,7 +62,7 @@ def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_fold
     assert len(load_coco(autosave).images[0].instances) == 2
 
     # The process "dies" here (no save, no close); a new session opens the same folder.
-    win2 = _new_window(qtbot, settings)
+    win2 = new_window()
     ed2 = install_editing(win2)
     errors.clear()
     with qtbot.waitSignal(win2.imageShown, timeout=10000):
@@ -89,7 +78,7 @@ def test_autosave_after_edit_and_restore_after_a_crash(window, qtbot, image_fold
     assert len(load_coco(image_folder / "annotations.json").images[0].instances) == 2
 
 
-def test_save_then_reopen_loads_without_recovery(window, qtbot, image_folder, settings, errors, asked):
+def test_save_then_reopen_loads_without_recovery(window, new_window, qtbot, image_folder, errors, asked):
     ed, pred = _open(window, qtbot, image_folder)
     ed.accept_all_predictions()
     ed.files.autosave_all()
@@ -101,7 +90,7 @@ def test_save_then_reopen_loads_without_recovery(window, qtbot, image_folder, se
     assert ed.dock.status.text() == "annotations.json: saved"
     window.close()
     assert asked.calls == []  # nothing unsaved: no question
-    win2 = _new_window(qtbot, settings)
+    win2 = new_window()
     ed2 = install_editing(win2)
     errors.clear()
     with qtbot.waitSignal(win2.imageShown, timeout=10000):
@@ -133,7 +122,7 @@ def test_discard_on_close_drops_the_autosave(window, qtbot, image_folder, asked)
     assert not (image_folder / "annotations.json").exists()
 
 
-def test_save_as_is_remembered_for_the_folder(window, qtbot, image_folder, settings, tmp_path, asked, monkeypatch):
+def test_save_as_is_remembered_for_the_folder(window, new_window, qtbot, image_folder, tmp_path, asked, monkeypatch):
     ed, _ = _open(window, qtbot, image_folder)
     ed.accept_prediction(0)
     target = tmp_path / "elsewhere" / "labels.json"
@@ -142,7 +131,7 @@ def test_save_as_is_remembered_for_the_folder(window, qtbot, image_folder, setti
     # The project must stay in the image folder: a file elsewhere still refers to images by name.
     ed.actions.save_as.trigger()
     assert target.exists() and not (image_folder / "annotations.json").exists()
-    win2 = _new_window(qtbot, settings)
+    win2 = new_window()
     ed2 = install_editing(win2)
     with qtbot.waitSignal(win2.imageShown, timeout=10000):
         win2.open_image(str(image_folder / "img_0.png"))

@@ -20,33 +20,17 @@ from PySide6.QtCore import Qt, QTimer
 from app.training import TrainingController, install_training
 from app.training.process import TrainingProcess
 from app.training.setup_form import SOURCE_COCO, SOURCE_PROJECT, START_FILE
-from engine.synthetic import write_coco_dataset
 
-CLASSES = ("circle", "square")
 RUN_TIMEOUT_MS = 120_000
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    """5 generated 64x96 images and a small Mask R-CNN checkpoint (64-96 px input) for them."""
-    import torch
-
-    from engine.maskrcnn import create
-
-    root = tmp_path_factory.mktemp("train_gui")
-    data = write_coco_dataset(root / "data", 5, (64, 96), CLASSES, seed=4)
-    torch.manual_seed(0)
-    seg = create("maskrcnn_r18_fpn", "random", "cpu", list(CLASSES), min_size=64, max_size=96)
-    return {"data": data, "weights": seg.save(root / "tiny.safetensors")}
-
-
 @pytest.fixture
-def training(window, tiny, tmp_path) -> TrainingController:
+def training(window, tiny_train_set, tmp_path) -> TrainingController:
     ctl = install_training(window)
     ctl.worker_threads = 1
     form = ctl.dock.form
-    form.set_coco(str(tiny["data"]))
-    form.set_weights_file(str(tiny["weights"]))
+    form.set_coco(str(tiny_train_set["data"]))
+    form.set_weights_file(str(tiny_train_set["weights"]))
     form.epochs.setValue(1)
     form.batch.setValue(2)
     form.val.setValue(20)
@@ -75,7 +59,7 @@ class GapMeter:
         self.last = now
 
 
-def test_training_run_fills_dock_and_uses_weights(window, qtbot, training, errors):
+def test_training_run_fills_dock_and_uses_weights(window, qtbot, training, tiny_train_set, errors):
     assert install_training(window) is training and window.training is training
     assert "&Train" in [a.text() for a in window.menuBar().actions()]
     dock = training.dock
@@ -118,7 +102,7 @@ def test_training_run_fills_dock_and_uses_weights(window, qtbot, training, error
     with qtbot.waitSignal(window.models.modelReady, timeout=30_000) as ready:
         qtbot.mouseClick(dock.use_button, Qt.MouseButton.LeftButton)
     assert window.models.active.weights == str(Path(ckpt).resolve())
-    assert ready.args[0].class_names == list(CLASSES)
+    assert ready.args[0].class_names == tiny_train_set["classes"]
     assert errors == []
 
 
@@ -178,7 +162,7 @@ def test_settings_problems_are_shown_before_starting(window, training, errors):
     assert errors == []
 
 
-def test_project_snapshot_is_the_training_data(window, training, tiny, tmp_path):
+def test_project_snapshot_is_the_training_data(window, training, tiny_train_set, tmp_path):
     """The current project (window.editing.project) is offered; a run trains on a snapshot of it."""
     import shutil
 
@@ -187,8 +171,8 @@ def test_project_snapshot_is_the_training_data(window, training, tiny, tmp_path)
     from engine.training.worker_main import TrainJob
 
     folder = tmp_path / "project"
-    shutil.copytree(tiny["data"].parent / "images", folder)
-    shutil.copy(tiny["data"], folder / "annotations.json")
+    shutil.copytree(tiny_train_set["data"].parent / "images", folder)
+    shutil.copy(tiny_train_set["data"], folder / "annotations.json")
     project = Project.open(folder)
     window.editing = SimpleNamespace(project=project)  # what the editing controller exposes
     training.refresh_sources()
@@ -200,11 +184,11 @@ def test_project_snapshot_is_the_training_data(window, training, tiny, tmp_path)
     job = TrainJob.read(training._prepare(settings))
     assert job.images == str(folder) and Path(job.coco).parent == training.run_dir
     source = load_coco_source(job.coco, job.images)
-    assert source.classes == list(CLASSES) and len(source.records) == 5
-    assert job.weights == str(tiny["weights"]) and job.architecture is None
+    assert source.classes == tiny_train_set["classes"] and len(source.records) == 5
+    assert job.weights == str(tiny_train_set["weights"]) and job.architecture is None
     assert job.train["epochs"] == 1 and job.train["freeze"] == form.freeze.currentData()
     empty = tmp_path / "empty_project"
-    shutil.copytree(tiny["data"].parent / "images", empty)
+    shutil.copytree(tiny_train_set["data"].parent / "images", empty)
     window.editing = SimpleNamespace(project=Project.open(empty))
     training.refresh_sources()
     form.source.setCurrentIndex(0)

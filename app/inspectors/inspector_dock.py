@@ -1,0 +1,68 @@
+"""What the RoI inspector and the prototype viewer docks share: following the window, working only
+while shown, and a status banner above the dock's body, with an Export button for the figure."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QDockWidget, QPushButton, QVBoxLayout, QWidget
+
+from app.inspectors.widgets import StatusBanner
+
+
+class InspectorDock(QDockWidget):
+    """Base of the inspector docks.
+
+    Follows the window's selected instance (``instanceSelected``) and prediction
+    (``predictionChanged``). A hidden dock computes nothing: it marks itself dirty and refreshes
+    when it is shown again. Subclasses build their widgets into a body handed to ``_set_body`` and
+    implement ``refresh``, ``_sync_canvas`` and ``_ask_export``.
+    """
+
+    def __init__(self, title: str, object_name: str, window) -> None:
+        super().__init__(title, window)
+        self.setObjectName(object_name)
+        self.window_ = window
+        self.status = None  # the engine's availability verdict for the current prediction
+        self._index = -1  # the window's selected instance
+        self._dirty = True  # the window changed while the dock was hidden
+        self.banner = StatusBanner()
+        self.banner.rerunRequested.connect(lambda: self.window_.run_current())
+        self.export_button = QPushButton("Export\u2026")
+        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
+        self.export_button.clicked.connect(self._ask_export)
+        window.instanceSelected.connect(self._on_selection)
+        window.predictionChanged.connect(self._on_prediction)
+        self.visibilityChanged.connect(self._on_visibility)
+
+    def _set_body(self, body: QWidget) -> None:
+        """The dock's content: the banner (why nothing is shown, when so) above ``body``."""
+        self.body = body
+        self.content = QWidget()
+        layout = QVBoxLayout(self.content)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner)
+        layout.addWidget(body, 1)
+        self.setWidget(self.content)
+
+    def refresh(self) -> None:
+        """Recompute for the window's current prediction and selection (only while visible)."""
+        raise NotImplementedError
+
+    def _sync_canvas(self, visible: bool) -> None:
+        """Show or hide what the dock draws on the canvas as the dock is shown or hidden."""
+        raise NotImplementedError
+
+    def _ask_export(self) -> None:
+        raise NotImplementedError
+
+    def _on_selection(self, index: int) -> None:
+        self._index = index
+        self.refresh()
+
+    def _on_prediction(self) -> None:
+        self._index = self.window_.selected_instance
+        self.refresh()
+
+    def _on_visibility(self, visible: bool) -> None:
+        if visible and self._dirty:
+            self.refresh()
+        self._sync_canvas(visible)
