@@ -34,14 +34,6 @@ from engine.synthetic import generate_image
 CLASSES = ["circle", "square", "triangle"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machine: many tiny ops
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
     return generate_image(np.random.default_rng(3), (150, 190)).image

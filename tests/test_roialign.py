@@ -24,15 +24,6 @@ SAMPLING = (-1, 0, 1, 2, 3)
 BOX_KINDS = ("inside", "border", "outside", "degenerate", "reversed", "tiny", "huge", "snapped")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Many tiny ops: on a shared 2-core machine OpenMP's spinning workers slow them ~10x.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=gen))
 

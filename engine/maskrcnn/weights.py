@@ -21,6 +21,7 @@ from torchvision.models import WeightsEnum
 from engine.classes import COCO_CATEGORY_IDS
 from engine.errors import WeightsError
 from engine.maskrcnn.configs import CONFIGS, MaskRCNNConfig, state_dict_shapes
+from engine.torch_weights import read_state_dict, unwrap_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_
 # torchvision's COCO models have 91 outputs: background + 90 category ids of which 10 are unused.
 COCO_TORCHVISION_CLASSES = 91
 # A state dict may sit under one of these keys of a training checkpoint.
-WRAPPER_KEYS = ("model", "state_dict", "model_state_dict")
 
 
 # --- torchvision's COCO weights ----------------------------------------------------------------
@@ -62,40 +62,7 @@ def load_coco_state_dict(config: MaskRCNNConfig) -> dict[str, torch.Tensor]:
             f"Download {weights.url}\nand save it as {path.name} in the folder {path.parent}\n"
             f"(full path: {path}), or pass --weights with a local file, or --weights random."
         ) from exc
-    return _unwrap(state, path)
-
-
-# --- user files --------------------------------------------------------------------------------
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a ``.pth``/``.pt`` with ``weights_only=True`` and return its flat tensor state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weight file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # text, random bytes, truncated zip, pickled objects weights_only rejects
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(
-            f"{path} is not a PyTorch checkpoint that can be loaded safely (torch.load weights_only=True "
-            f"failed: {reason[:300]})."
-        ) from exc
-    return _unwrap(obj, path)
-
-
-def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    """Find the state dict in ``obj`` (raw, or under 'model'/'state_dict'), strip 'module.' prefixes."""
-    if isinstance(obj, dict):
-        for key in WRAPPER_KEYS:
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors.")
-    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not state:
-        raise WeightsError(f"{path} holds no tensors; it is not a model checkpoint.")
-    # DistributedDataParallel / DataParallel save every key under 'module.'.
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    return unwrap_state_dict(state, path)
 
 
 def head_num_classes(state: dict[str, torch.Tensor]) -> int | None:

@@ -14,33 +14,13 @@ import torch
 from torch import nn
 
 from engine.errors import WeightsError
+from engine.torch_weights import read_state_dict
 from engine.yolact.config import YolactConfig, config_from_checkpoint_name, config_from_state_dict
 
 log = logging.getLogger(__name__)
 
 # Tensors whose shape depends on the number of classes: re-initialised when it differs.
 CLASS_DEPENDENT = ("prediction_layers.0.conf_layer.", "semantic_seg_conv.")
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """``torch.load`` a ``.pth`` onto the CPU, safely; a clear ``WeightsError`` on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weight file not found: {path}")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ... all mean the same here
-        raise WeightsError(
-            f"{path} is not a readable PyTorch weight file (truncated, another format, or objects that "
-            f"weights_only=True refuses to unpickle): {exc}"
-        ) from exc
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]  # tolerate the common {"state_dict": ...} wrapper
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"{path} does not hold a state dict of tensors (found {type(obj).__name__}).")
-    return dict(obj)
-
-
 _DOWNSAMPLE_EXTRA = re.compile(r"^fpn\.downsample_layers\.(\d+)\.")
 
 
