@@ -134,3 +134,14 @@ def test_atomic_write_into_impossible_folder_names_the_file(tmp_path):
     blocker.write_text("x")
     with pytest.raises(MaskScopeError, match="Could not write .*out.json"):
         atomic_write_text(blocker / "sub" / "out.json", "{}")
+
+
+def test_atomic_write_keeps_permissions(tmp_path):
+    new = tmp_path / "new.json"
+    atomic_write_text(new, "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    os.chmod(new, 0o640)
+    atomic_write_text(new, "[]")
+    assert new.stat().st_mode & 0o777 == 0o640
