@@ -5,8 +5,8 @@
                                                             # unless its official weights are installed)
     python scripts/show_inspectors.py --tab 1 --detection 2 --image path/to/image.jpg
 
-The model runs in this process with ``trace=True`` (the window's worker does not record
-internals yet), its prediction is handed to the window, a detection is selected and the canvas
+The model runs in this process with ``trace=True`` (so the script controls which detection
+is traced), its prediction is handed to the window, a detection is selected and the canvas
 zooms onto it. Settings go to a temporary file, never the user's.
 """
 
