@@ -21,6 +21,9 @@ JSON sidecar under "demo" with the command line, the torch version and the final
 - Seed 0 for initialisation, split, sampling and augmentation. Weights are stored as float16
   (loaded back into float32) to keep the two files small.
 
+``--more-epochs N`` trains the shipped model N more epochs (same data and split, a third of the
+recipe's learning rate, cosine) and records that in its sidecar under "demo.continued".
+
 ``--quick N`` runs N iterations on 12 images (a smoke test of the pipeline; not a usable model).
 """
 
@@ -42,11 +45,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEMO_DIR, help=f"output folder (default {DEMO_DIR})")
     p.add_argument("--work", type=Path, help="keep the generated data and epoch checkpoints here")
     p.add_argument("--quick", type=int, metavar="N", help="smoke test: N iterations on 12 images")
+    p.add_argument("--more-epochs", type=int, metavar="N", help="continue the shipped model for N epochs")
     p.add_argument("--device", help="cpu or cuda (default: CUDA when present)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     command = "python scripts/train_demo_models.py " + " ".join(shlex.quote(a) for a in argv)
+    if args.more_epochs:
+        from engine.training.callbacks import TqdmProgress
+        from engine.training.demo import continue_demo_model
+        from engine.training.evaluate import format_ap_table
+
+        for name in list(RECIPES) if args.arch == "both" else [args.arch]:
+            path, result = continue_demo_model(
+                name, args.more_epochs, out_dir=args.out, work_dir=args.work, device=args.device,
+                callbacks=[TqdmProgress(disable=args.quiet)], command=command.strip(),
+            )  # fmt: skip
+            if result.metrics:
+                print(format_ap_table(result.metrics))
+            print(f"{name}: {result.iterations} more iterations -> {path}")
+        return 0
     return train_demo_models(args.arch, args.out, args.work, args.quick, args.device, command.strip(), args.quiet)
 
 

@@ -479,3 +479,27 @@ def test_demo_training_smoke_writes_half_precision_model(tmp_path):
     w = seg.model.state_dict()
     k = next(k for k, v in stored.items() if v.is_floating_point() and v.numel() > 10)
     assert torch.equal(w[k], stored[k].float())
+
+
+def test_continuing_a_demo_model_trains_and_records_it(tmp_path, monkeypatch):
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from engine.training import demo
+
+    path, _ = demo.train_demo_model("yolact", tmp_path, quick_iters=1, device="cpu", command="pytest smoke")
+    before = load_file(str(path))
+    small = dataclasses.replace(
+        demo.RECIPES["yolact"], train_images=6, train=dataclasses.replace(demo.RECIPES["yolact"].train, batch_size=2)
+    )
+    monkeypatch.setitem(demo.RECIPES, "yolact", small)
+    path2, result = demo.continue_demo_model("yolact", 1, out_dir=tmp_path, device="cpu", command="pytest more")
+    assert path2 == path and result.iterations > 0 and not result.cancelled
+    after = load_file(str(path))
+    assert {v.dtype for v in after.values() if v.is_floating_point()} == {torch.float16}
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["demo"]["command"] == "pytest smoke"  # the original recipe stays recorded
+    assert meta["demo"]["continued"][-1]["command"] == "pytest more"
+    assert meta["demo"]["continued"][-1]["iterations"] == result.iterations

@@ -231,3 +231,47 @@ def train_demo_models(
             print(format_ap_table(result.metrics))
         print(f"{name}: {result.iterations} iterations, {result.images_per_s:.2f} images/s -> {path}")
     return 0
+
+
+def continue_demo_model(
+    architecture: str,
+    epochs: int,
+    lr_factor: float = 1 / 3,
+    out_dir: Path = DEMO_DIR,
+    work_dir: Path | None = None,
+    device: str | None = None,
+    callbacks: Iterable[Callback] = (),
+    command: str = "",
+) -> tuple[Path, TrainResult]:
+    """Train the shipped demo model ``epochs`` more epochs on the same generated data (same seed,
+    same validation split), warm-up then cosine from ``lr_factor`` x the recipe's learning rate.
+
+    The sidecar keeps the original recipe and appends this continuation to ``demo.continued``.
+    """
+    from engine.models import load_segmenter
+
+    recipe = RECIPES[architecture]
+    path = demo_path(architecture, out_dir)
+    _, meta = load_checkpoint(path)
+    seg = apply_training_sampling(load_segmenter(path, device=device), recipe)
+    cfg = dataclasses.replace(recipe.train, epochs=epochs, lr=recipe.train.lr * lr_factor, warmup_iters=20)
+    own_tmp = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix=f"maskscope_demo_more_{architecture}_")) if own_tmp else Path(work_dir)
+    try:
+        data_json = write_coco_dataset(work / "data", recipe.train_images, recipe.image_size, DEMO_CLASSES,
+                                       seed=recipe.data_seed)  # fmt: skip
+        trainer = Trainer(seg, load_coco_source(data_json), cfg, work / "run", callbacks)
+        result = trainer.fit()
+        if result.cancelled:
+            return Path(), result
+        demo = meta.get("demo", {})
+        demo.setdefault("continued", []).append(
+            {"command": command, "epochs": epochs, "lr": cfg.lr, "warmup_iters": cfg.warmup_iters,
+             "iterations": result.iterations}  # fmt: skip
+        )
+        meta.update({"demo": demo, "metrics": result.metrics})
+        meta.pop("weights_dtype", None)
+        return save_half(path, seg.model.state_dict(), meta), result
+    finally:
+        if own_tmp:
+            shutil.rmtree(work, ignore_errors=True)
