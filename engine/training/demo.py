@@ -266,8 +266,13 @@ def continue_demo_model(
             return Path(), result
         demo = meta.get("demo", {})
         demo.setdefault("continued", []).append(
-            {"command": command, "epochs": epochs, "lr": cfg.lr, "warmup_iters": cfg.warmup_iters,
-             "iterations": result.iterations}  # fmt: skip
+            {
+                "command": command,
+                "epochs": epochs,
+                "lr": cfg.lr,
+                "warmup_iters": cfg.warmup_iters,
+                "iterations": result.iterations,
+            }  # fmt: skip
         )
         meta.update({"demo": demo, "metrics": result.metrics})
         meta.pop("weights_dtype", None)
