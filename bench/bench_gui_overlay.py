@@ -13,7 +13,6 @@ Figures (median of repeated runs):
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from timing import report, timed  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from engine.masks import CroppedMask  # noqa: E402
 
@@ -46,21 +46,6 @@ def synthetic_instances(rng: np.random.Generator) -> tuple[list[CroppedMask], np
         boxes.append([x0, y0, x0 + w, y0 + h])
     scores = np.sort(rng.uniform(0.05, 1.0, N)).astype(np.float32)[::-1]
     return masks, np.array(boxes, np.float32), scores
-
-
-def timed(fn, repeats: int) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` runs (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def report(name: str, ms: float, target: float) -> None:
-    print(f"{name}: {ms:.1f} ms (target < {target:.0f} ms, {ms / target:.2f}x of target)")
 
 
 def main() -> int:

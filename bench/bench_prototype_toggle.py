@@ -15,15 +15,14 @@ warm-up), target < 50 ms each:
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import report, timed  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 TARGET_MS = 50.0
 PROTO = (138, 138, 32)
@@ -56,20 +55,6 @@ def synthetic_trace(image_size: tuple[int, int], seed: int = 0):
     h, w = image_size
     assembled = assemble_masks(proto, coeffs, boxes)
     return build_trace(proto, det, assembled, absolute_boxes(boxes, w, h), (550, 550), image_size)
-
-
-def timed(fn, repeats: int = 30) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def report(name: str, ms: float, target: float) -> None:
-    print(f"{name}: {ms:.1f} ms (target < {target:.0f} ms, {ms / target:.2f}x of target)")
 
 
 def main() -> int:
