@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # engine.segmenter imports torch; the annotation model must n
 
 SOURCES = ("manual", "prediction", "import")
 
+# labelme's ``__ignore__`` label: an ignore (COCO crowd) region, never a class of the project.
+IGNORE = "__ignore__"
+
 PolygonTuple = tuple[float, ...]
 
 
@@ -69,6 +72,7 @@ class AnnotatedInstance:
     score: float | None = None  # for accepted predictions
     source: str = "manual"  # 'manual' | 'prediction' | 'import'
     iscrowd: bool = False
+    prediction_id: int | None = None  # the stored prediction it was accepted from (provenance)
 
     def __post_init__(self) -> None:
         if isinstance(self.id, bool) or not isinstance(self.id, (int, np.integer)) or self.id < 1:
@@ -326,6 +330,8 @@ class Category:
     name: str
     id: int
     supercategory: str = ""
+    colour: str = ""  # '#rrggbb' chosen by the user; '' = the palette's colour
+    keep: bool = False  # keep in exports and training even while no instance uses it
 
 
 class ClassList:
@@ -340,6 +346,8 @@ class ClassList:
                 self.add(c)
             else:
                 self.add(c.name, c.id, c.supercategory)
+                if c.colour or c.keep:
+                    self._items[-1] = c
         self.revision = 0
 
     @staticmethod
@@ -424,6 +432,21 @@ class ClassList:
 
     def remove(self, name: str) -> Category:
         cat = self._items.pop(self.index_of(name))
+        self._changed()
+        return cat
+
+    def update(self, name: str, **changes: object) -> Category:
+        """Change a class's colour, keep flag or supercategory (its name and id stay)."""
+        i = self.index_of(name)
+        self._items[i] = dataclasses.replace(self._items[i], **changes)  # type: ignore[arg-type]
+        self._changed()
+        return self._items[i]
+
+    def insert(self, index: int, cat: Category) -> Category:
+        """Put a removed class back where it was (undo)."""
+        if cat.name in self or self.by_id(cat.id) is not None:
+            raise ValueError(f"class {cat.name!r} (id {cat.id}) already exists")
+        self._items.insert(min(max(index, 0), len(self._items)), cat)
         self._changed()
         return cat
 
