@@ -215,7 +215,9 @@ def test_cli_import_labelme_folder_then_export(tmp_path, capsys):
     _write(images / "b.json", _labelme("b.png", [_shape("dog", [[40, 30], [20, 10]], "circle")]))
     assert cli_main(["import", str(images), "--images", str(images)]) == 0
     out = capsys.readouterr().out
-    assert "imported 2 instances" in out and "new classes: cat, dog" in out
+    # the first open of the folder already imports its labelme files into the new store, and says so
+    assert "Imported 2 instances of 2 images from labelme files" in out
+    assert "2 instances already in the project" in out
     # a second import of the same folder skips the project's own annotations.json silently
     assert cli_main(["import", str(images), "--images", str(images), "--replace"]) == 0
     assert "not a labelme file" not in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """``python main.py export PROJECT --out FILE [--polygons]``: write a project's annotations as COCO JSON.
 
-PROJECT is the project folder (holding annotations.json) or the annotations file itself. The
-written file is checked by loading it with pycocotools.
+PROJECT is the project folder (its store ``.maskscope/project.db``; a folder with only an
+``annotations.json`` is imported into a new store first). Unused classes are left out unless kept.
+The written file is checked by loading it with pycocotools.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export a project's annotations as COCO instances JSON",
         description="Export a project's annotations as a COCO instances JSON (RLE masks by default).",
     )
-    p.add_argument("project", help="project folder (with annotations.json) or its annotations JSON file")
+    p.add_argument("project", help="project folder (or its annotations JSON file)")
     p.add_argument("--out", required=True, help="COCO JSON file to write (written atomically)")
     p.add_argument(
         "--polygons",
@@ -51,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.project)
     project = Project.open(source)
-    if not project.annotations_path.is_file():
-        raise AnnotationError(f"{project.annotations_path}: no annotations file to export.")
-    out = Path(args.out).absolute()
-    if out == project.annotations_path:
-        raise AnnotationError(f"{out} is the project file itself; choose another --out.")
-    stats = project.export(out, "polygons" if args.polygons else "rle")
+    try:
+        if project.instance_count() == 0:
+            raise AnnotationError(f"{project.folder}: the project has no annotations to export.")
+        out = Path(args.out).absolute()
+        stats = project.export(out, "polygons" if args.polygons else "rle")
+    finally:
+        project.close()
     if not args.no_check:
         check_with_pycocotools(out, stats.annotations)
     print(f"wrote {out}: {stats.summary()} in {stats.seconds:.2f} s")

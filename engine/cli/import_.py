@@ -1,8 +1,10 @@
 """``python main.py import FILE --images DIR [--project-file PATH]``: merge annotations into a project.
 
 FILE is a COCO instances JSON, a labelme JSON, or a folder of labelme JSONs (detected from the
-content). Everything is validated before anything changes; the project file is then written
-atomically. Images the project does not have are reported and skipped.
+content). Everything is validated before anything changes; the import is then one transaction of
+the project store (``DIR/.maskscope/project.db``), and the project's COCO file is written too.
+Images the project does not have are reported and skipped; instances identical to ones the
+project already has (same image, class and mask) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="COCO JSON, labelme JSON, or a folder of labelme JSON files")
     p.add_argument("--images", required=True, help="the project's image folder")
     p.add_argument(
-        "--project-file", default=None, help="annotations file to merge into (default: IMAGES/annotations.json)"
+        "--project-file",
+        default=None,
+        help="COCO file the project is saved to after the import (default: IMAGES/annotations.json)",
     )
     p.add_argument(
         "--replace",
@@ -40,17 +44,24 @@ def run(args: argparse.Namespace) -> int:
     images = Path(args.images)
     if not images.is_dir():
         raise AnnotationError(f"{images}: the image folder does not exist.")
-    project = Project.open(images, annotations_path=args.project_file)
-    plan = project.plan_import(args.file)
-    if not plan.images and plan.missing_images:
-        raise AnnotationError(
-            f"{args.file}: none of its {len(plan.missing_images)} images were found in {images}; nothing was imported."
-        )
-    summary = project.apply_import(plan, replace=args.replace)
-    print(summary.summary())
-    if args.dry_run:
-        print("dry run: nothing written")
-        return 0
-    path = project.save()
-    print(f"saved {path} ({len(project.annotated_images())} images, {project.instance_count()} instances)")
+    project = Project.open(images)
+    if project.opened_from:
+        print(project.opened_from)
+    try:
+        plan = project.plan_import(args.file)
+        if not plan.images and plan.missing_images:
+            raise AnnotationError(
+                f"{args.file}: none of its {len(plan.missing_images)} images were found in {images}; "
+                "nothing was imported."
+            )
+        if args.dry_run:
+            print(f"would import {plan.instance_count} instances of {len(plan.images)} images from {args.file}")
+            print("dry run: nothing written")
+            return 0
+        summary = project.apply_import(plan, replace=args.replace)
+        print(summary.summary())
+        path = project.save(args.project_file)
+        print(f"stored in {project.db_path}; saved {path} ({project.instance_count()} instances)")
+    finally:
+        project.close()
     return 0
