@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.annotations import AnnotatedInstance, ImageAnnotations, ImportPlan
+from engine.annotations import IGNORE, AnnotatedInstance, ImageAnnotations, ImportPlan
 from engine.coco_io import NOTHING_IMPORTED, ProblemList, read_json
 from engine.errors import AnnotationError, MaskScopeError
 from engine.masks import CroppedMask
@@ -232,7 +232,8 @@ def _plan_file(
             plan.warnings.append(f"{fname}: shapes[{group['first']}] covers no pixel of the image; skipped")
             continue
         keep_polys = group["polygons"] if not group["masks"] else None  # polygons describe it exactly
-        entry.add(AnnotatedInstance(entry.next_id(), group["label"], mask, keep_polys, source="import"))
+        crowd = group["label"] == IGNORE  # labelme's ignore label: a crowd/ignore region, never a class
+        entry.add(AnnotatedInstance(entry.next_id(), group["label"], mask, keep_polys, source="import", iscrowd=crowd))
 
 
 def plan_labelme_import(path: str | Path, project: Project, skip: Iterable[Path] = ()) -> ImportPlan:

@@ -407,3 +407,21 @@ def test_cli_errors_are_reported_and_nothing_changes(tmp_path, capsys):
     assert cli_main(["import", str(tmp_path / "a.png"), "--images", str(tmp_path)]) == 1
     assert cli_main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.json")]) == 1
     assert Project.open(tmp_path).instance_count() == 4
+
+
+def test_labelme_ignore_label_becomes_an_ignore_region_not_a_class(tmp_path):
+    _images(tmp_path)
+    shapes = [
+        {"label": "cat", "points": [[2, 2], [20, 2], [20, 20]], "shape_type": "polygon", "group_id": None},
+        {"label": IGNORE, "points": [[30, 30], [50, 30], [50, 45]], "shape_type": "polygon", "group_id": None},
+    ]
+    labelme = {"shapes": shapes, "imagePath": "a.png", "imageHeight": H, "imageWidth": W}
+    (tmp_path / "a.json").write_text(json.dumps(labelme))
+    project = Project.open(tmp_path)
+    assert "labelme files" in project.opened_from
+    assert project.classes.names == ["cat"]
+    regions = [i for i in project.annotations("a.png") if i.category == IGNORE]
+    assert len(regions) == 1 and regions[0].iscrowd
+    coco, _ = project.to_coco("rle")
+    assert [c["name"] for c in coco["categories"]] == ["cat"]
+    assert sorted(a["iscrowd"] for a in coco["annotations"]) == [0, 1]
