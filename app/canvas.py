@@ -263,7 +263,7 @@ class ImageCanvas(QGraphicsView):
             return
         painter.save()
         painter.resetTransform()
-        painter.setPen(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText))
+        painter.setPen(self.hint_colour())
         hint = "Open an image (Ctrl+O) or a folder (Ctrl+Shift+O),\nor drop files here."
         painter.drawText(
             self.viewport().rect(),
@@ -295,6 +295,12 @@ class ImageCanvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
         else:
             self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+
+    def hint_colour(self) -> QColor:
+        """The empty-canvas hint's colour: the palette's text, readable (>= 4.5:1) on the background."""
+        from app.theme import readable_on
+
+        return readable_on(self.backgroundBrush().color(), self.palette().color(QPalette.ColorRole.WindowText))
 
     def _apply_palette(self) -> None:
         # Follow the system light/dark palette: a slightly darker shade of the window colour.

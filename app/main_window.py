@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         """Add a panel; it is listed in View > Panels."""
         if not dock.objectName():
             dock.setObjectName(type(dock).__name__)
+        _scroll_when_too_big(dock)
         self.addDockWidget(area, dock)
         self._panels.append(dock)
         self._list_panel(dock)
@@ -226,8 +227,7 @@ class MainWindow(QMainWindow):
         except OSError:
             siblings = []
         self._set_files(siblings if path in siblings else [path])
-        self.settings.add_recent(path)
-        self._explicit_open = path
+        self._explicit_open = path  # joins Open Recent once it has opened (_on_image_loaded)
         self.show_file(path)
 
     def open_folder(self, folder: str) -> None:
@@ -240,8 +240,9 @@ class MainWindow(QMainWindow):
         except (OSError, MaskScopeError) as exc:
             dialogs.show_error(self, "Cannot open folder", f"Could not list {folder}: {exc}")
             return
-        self.settings.add_recent(folder)
         self._set_files(files)
+        if files:
+            self.settings.add_recent(folder)  # only folders that had something to open
         if not files:
             self._show_nothing()
             self.statusBar().showMessage(f"No images in {folder} (looked for JPEG, PNG, BMP, TIFF, WebP).", 8000)
@@ -347,6 +348,8 @@ class MainWindow(QMainWindow):
 
     def _display_image(self, image: DisplayImage) -> None:
         self._display = image
+        if self._explicit_open is not None and self._explicit_open == image.path:
+            self.settings.add_recent(image.path)  # Open Recent lists only files that opened
         self._explicit_open = None
         self.canvas.set_message("")
         self.canvas.set_image(image)
@@ -703,6 +706,10 @@ class MainWindow(QMainWindow):
     # --- settings ------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self.settings
+        from app.theme import SETTINGS_KEY, apply_theme
+
+        if s.get_str(SETTINGS_KEY, "system") != "system":
+            apply_theme(s.get_str(SETTINGS_KEY, "system"))
         self.overlay_controls.set_values(s.get_float("overlay/opacity", 0.5), s.get_float("overlay/threshold", 0.5))
         self.canvas.overlay.set_opacity(self.overlay_controls.opacity)
         a, overlay = self.actions_, self.canvas.overlay
@@ -784,3 +791,19 @@ class MainWindow(QMainWindow):
         if self._display is not None and self._display.path == self._auto_run_pending:
             self._auto_run_pending = None
             self.run_current()
+
+
+def _scroll_when_too_big(dock: QDockWidget) -> None:
+    """Put a panel's content in a scroll area, so a tall or wide panel scrolls instead of growing the
+    window past a small screen (1366x768, or 1920x1080 at 200 %)."""
+    from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QScrollArea
+
+    content = dock.widget()
+    if content is None or isinstance(content, QAbstractScrollArea):
+        return
+    scroll = QScrollArea(dock)
+    scroll.setObjectName(f"{dock.objectName()}Scroll")
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(content)
+    dock.setWidget(scroll)

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
-from app import dialogs
 from app.icons import icon
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ class WindowActions:
     panels_menu: QMenu
     model_menu: QMenu
     help_menu: QMenu
+    theme_menu: QMenu
     toolbar: QToolBar
 
 
@@ -168,6 +168,7 @@ def build_actions(window: MainWindow) -> WindowActions:
     view_menu.addActions([show_outlines, show_boxes, show_labels, show_scores])
     view_menu.addSeparator()
     panels_menu = view_menu.addMenu("&Panels")
+    theme_menu = _theme_menu(window, view_menu)
 
     model_menu = bar.addMenu("&Model")
     window.models.fill_menu(model_menu)
@@ -226,6 +227,7 @@ def build_actions(window: MainWindow) -> WindowActions:
         panels_menu=panels_menu,
         model_menu=model_menu,
         help_menu=help_menu,
+        theme_menu=theme_menu,
         toolbar=toolbar,
     )
 
@@ -252,28 +254,30 @@ def _copy_path(window: MainWindow) -> None:
         QGuiApplication.clipboard().setText(window.current_image_path)
 
 
-SHORTCUT_HELP = """<table cellspacing=4>
-<tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>Open image / folder (or drop them on the window)</td></tr>
-<tr><td><b>D</b>, <b>PgDn</b> / <b>A</b>, <b>PgUp</b></td><td>Next / previous image</td></tr>
-<tr><td><b>Wheel</b></td><td>Zoom at the cursor</td></tr>
-<tr><td><b>Drag</b>, <b>middle drag</b>, <b>Space+drag</b></td><td>Pan</td></tr>
-<tr><td><b>Ctrl+0</b> / <b>Ctrl+1</b></td><td>Fit to window / actual pixels (100 %)</td></tr>
-<tr><td><b>Click</b></td><td>Select the instance under the cursor (Esc: none)</td></tr>
-<tr><td><b>H</b> / <b>Shift+H</b></td><td>Hide selected instance / show all</td></tr>
-<tr><td><b>O</b>, <b>B</b>, <b>L</b>, <b>S</b></td><td>Outlines, boxes, labels, scores on/off</td></tr>
-<tr><td><b>Ctrl+R</b>, <b>F5</b></td><td>Run the model on the image</td></tr>
-<tr><td><b>Ctrl+Shift+R</b></td><td>Run on every image in the list</td></tr>
-</table>"""
-
-
 def _show_shortcuts(window: MainWindow) -> None:
-    dialogs.show_info(window, "Keyboard shortcuts", SHORTCUT_HELP)
+    from app.shortcuts_page import show_shortcuts
+
+    window._shortcuts_dialog = show_shortcuts(window)
 
 
 def _show_about(window: MainWindow) -> None:
-    dialogs.show_info(
-        window,
-        "About MaskScope",
-        "<b>MaskScope</b> 0.1<br>Interactive instance segmentation with Mask R-CNN and YOLACT: "
-        "run, inspect, correct, fine-tune, export COCO.",
-    )
+    from app.about import show_about
+
+    show_about(window)
+
+
+def _theme_menu(window: MainWindow, view_menu: QMenu) -> QMenu:
+    """View > Theme: System / Light / Dark, remembered in the settings."""
+    from app.theme import SETTINGS_KEY, THEMES, apply_theme
+
+    menu = view_menu.addMenu("&Theme")
+    group = QActionGroup(menu)
+    current = window.settings.get_str(SETTINGS_KEY, "system")
+    for name in THEMES:
+        action = menu.addAction(name.capitalize())
+        action.setCheckable(True)
+        action.setChecked(name == current)
+        action.setData(name)
+        group.addAction(action)
+        action.triggered.connect(lambda _c=False, n=name: window.settings.set(SETTINGS_KEY, apply_theme(n)))
+    return menu

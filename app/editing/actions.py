@@ -15,29 +15,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QMenu, QToolBar
 
-from app import dialogs
 from app.editing.brush_tool import MAX_SIZE, MIN_SIZE
 from app.icons import icon
 
 if TYPE_CHECKING:
     from app.editing.controller import EditingController
-
-
-EDITING_HELP = """<table cellspacing=4>
-<tr><td><b>V</b> / <b>U</b> / <b>E</b> / <b>P</b></td><td>Select / brush / eraser / polygon tool</td></tr>
-<tr><td><b>[</b> / <b>]</b></td><td>Smaller / bigger brush</td></tr>
-<tr><td><b>Ctrl+Return</b></td><td>Accept the selected prediction as an annotation</td></tr>
-<tr><td><b>Ctrl+Shift+Return</b></td><td>Accept every prediction shown (score &ge; threshold)</td></tr>
-<tr><td><b>Ctrl+Backspace</b></td><td>Reject (hide) the selected prediction</td></tr>
-<tr><td><b>N</b></td><td>New instance: choose its class, then paint or draw it</td></tr>
-<tr><td><b>C</b></td><td>Relabel the selected annotation (type to search)</td></tr>
-<tr><td><b>Del</b></td><td>Delete the selected annotation (or, polygon tool, the clicked vertex)</td></tr>
-<tr><td><b>Ctrl+Shift+F</b></td><td>Fill holes of the selected annotation</td></tr>
-<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b>, <b>Ctrl+Y</b></td><td>Undo / redo (per image)</td></tr>
-<tr><td><b>Polygon</b></td><td>Click points; click the first one or Enter closes; Esc cancels;
-drag a vertex to move it; right click or Del removes it; Ctrl+click an edge adds one</td></tr>
-<tr><td><b>Ctrl+S</b> / <b>Ctrl+E</b></td><td>Save annotations / export COCO</td></tr>
-</table>"""
 
 
 @dataclass
@@ -234,11 +216,6 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     toolbar.addActions([accept, accept_all, reject])
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
     wa.panels_menu.addAction(toolbar.toggleViewAction())
-
-    wa.help_menu.insertAction(
-        wa.help_menu.actions()[1] if len(wa.help_menu.actions()) > 1 else None,
-        _action(window, "&Editing Shortcuts", lambda: dialogs.show_info(window, "Editing shortcuts", EDITING_HELP)),
-    )
 
     return EditingActions(
         controller=c,
