@@ -215,5 +215,13 @@ def _interrupted(part: Path, done: int, total: int | None, why: str) -> Download
     )
 
 
+def format_eta(seconds: float) -> str:
+    """'0:42', '12:05', '1:02:03'."""
+    s = max(0, round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
