@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from engine.errors import MaskScopeError
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 64 * 1024
 REPORT_INTERVAL_S = 0.1  # progress callbacks at most this often (plus the first and the last)
 USER_AGENT = "MaskScope-model-download/1"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -185,6 +185,8 @@ def _stream(
         total = int(length) if length and length.isdigit() else None
     done = offset
     report = _Reporter(progress, offset, total)
+    # read1 returns what has arrived (up to chunk_bytes): progress and Cancel stay live on a slow link.
+    read = getattr(response, "read1", response.read)
     with open(part, mode) as f:
         while True:
             if _is_cancelled(cancel):
@@ -194,7 +196,7 @@ def _stream(
                     "downloading again continues from there."
                 )
             try:
-                chunk = response.read(chunk_bytes)
+                chunk = read(chunk_bytes)
             except (OSError, http.client.HTTPException) as exc:
                 raise _interrupted(part, done, total, str(exc) or type(exc).__name__) from exc
             if not chunk:
