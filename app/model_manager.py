@@ -146,6 +146,12 @@ class ModelTable(QTableWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(row, col, item)
 
+    def set_status(self, name: str, text: str) -> None:
+        """Show a transient status (a download under way) until the next refresh."""
+        for row, entry in enumerate(self.models):
+            if entry.name == name:
+                self.item(row, 3).setText(text)
+
     def selected_entry(self) -> ModelEntry | None:
         rows = self.selectionModel().selectedRows()
         return self.models[rows[0].row()] if rows else None
@@ -262,7 +268,8 @@ class ModelDetails(QWidget):
         if entry.kind == BUILTIN:
             how = "Ships with MaskScope."
         elif entry.downloadable:
-            how = f"Downloaded from torchvision's server; its SHA-256 ({entry.sha256_prefix}\u2026) is checked."
+            checked = f"; its SHA-256 ({entry.sha256_prefix}\u2026) is checked" if entry.sha256_prefix else ""
+            how = f"Downloaded from {entry.url.split('/')[2]}{checked}. Or drop a copy you already have below."
         else:
             how = (
                 "Its authors publish it on Google Drive, which does not allow automatic downloads: "
@@ -295,14 +302,12 @@ class ModelManagerDialog(QDialog):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download")
-        self.install_button = QPushButton("Install from file\u2026")
         self.use_button = QPushButton("Use this model")
         self.task = BackgroundTask(self)
         self._task_entry: ModelEntry | None = None  # the model being downloaded or installed
 
         actions = QHBoxLayout()
         actions.addWidget(self.download_button)
-        actions.addWidget(self.install_button)
         actions.addStretch(1)
         actions.addWidget(self.use_button)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -318,11 +323,11 @@ class ModelManagerDialog(QDialog):
 
         self.table.entryChanged.connect(self._on_selected)
         self.download_button.clicked.connect(self.start_download)
-        self.install_button.clicked.connect(self.drop_area.button.click)
         self.drop_area.fileChosen.connect(self.install_file)
         self.use_button.clicked.connect(self._use)
         self.progress.cancelRequested.connect(self.cancel)
         self.task.progress.connect(self.progress.show_progress)
+        self.task.progress.connect(self._on_progress)
         self.task.succeeded.connect(self._on_done)
         self.task.failed.connect(self._on_failed)
         self.task.cancelled.connect(self._on_cancelled)
@@ -357,9 +362,10 @@ class ModelManagerDialog(QDialog):
         self.download_button.setVisible(entry is not None and entry.downloadable)
         self.download_button.setEnabled(bool(entry and entry.downloadable and not state.installed and not busy))
         resume = state is not None and state.partial_bytes and not state.installed
-        self.download_button.setText("Resume download" if resume else "Download")
-        self.install_button.setVisible(can_install)
-        self.install_button.setEnabled(can_install and not busy)
+        downloading = busy and self._task_entry is entry
+        self.download_button.setText(
+            "Downloading\u2026" if downloading else "Resume download" if resume else "Download"
+        )
         self.use_button.setEnabled(state is not None and state.installed)
 
     # --- download ---------------------------------------------------------------------------------
@@ -411,6 +417,10 @@ class ModelManagerDialog(QDialog):
         self.message.setText(f'<span style="color:{colour}">{_html(text)}</span>')
         self.table.refresh()
         self._on_selected(self.entry)
+
+    def _on_progress(self, p: Progress) -> None:
+        if self._task_entry is not None and p.total:
+            self.table.set_status(self._task_entry.name, f"Downloading\u2026 {100 * p.done / p.total:.0f} %")
 
     def _on_done(self, path: object) -> None:
         entry = self._task_entry

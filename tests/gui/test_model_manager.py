@@ -95,13 +95,17 @@ def test_download_runs_off_the_gui_thread_with_progress(dirs, server, make_dialo
     entry = download_entry(url, sha_prefix(PAYLOAD))
     dialog = make_dialog([entry])
     labels: list[str] = []
+    statuses: list[str] = []
     dialog.task.progress.connect(lambda _p: labels.append(dialog.progress.label.text()))
+    dialog.task.progress.connect(lambda _p: statuses.append(row_texts(dialog, 0)[3]))
     with qtbot.waitSignal(dialog.installed, timeout=30000) as blocker:
         dialog.download_button.click()
         assert dialog.task.running and dialog.progress.isVisible()  # click returned at once
         assert not dialog.download_button.isEnabled() and dialog.progress.cancel_button.isEnabled()
+        assert dialog.download_button.text() == "Downloading\u2026"
     assert blocker.args == ["tiny_download"]
     assert len(labels) >= 3 and all("MB/s" in t for t in labels)
+    assert any(t.startswith("Downloading\u2026") and t.endswith("%") for t in statuses)
     assert any(re.search(r"/ 0\.4 MB .* left", t) for t in labels)
     assert R.install_path(entry).read_bytes() == PAYLOAD
     assert row_texts(dialog, 0)[3] == "Installed" and "installed in" in dialog.message.text()
@@ -190,7 +194,7 @@ def test_chosen_bad_file_is_refused(dirs, make_dialog, qtbot, monkeypatch, tmp_p
     monkeypatch.setattr(dialogs, "get_open_file", lambda *a: str(bad))
     dialog = make_dialog([manual_entry()])
     with qtbot.waitSignal(dialog.task.failed, timeout=60000):
-        dialog.install_button.click()
+        dialog.drop_area.button.click()
     assert "not a PyTorch checkpoint" in dialog.message.text()
     assert not (dirs / "weights" / bad.name).exists() and row_texts(dialog, 0)[3] == "Missing"
 
