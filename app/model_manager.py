@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.model_catalog import menu_advice
 from engine.download import DownloadCancelled, Progress, format_eta
 from engine.errors import MaskScopeError
 from engine.model_registry import BUILTIN, MANUAL, MB, ModelEntry, download_model, entries, locate, size_bytes, status
@@ -428,7 +429,7 @@ class ModelManagerDialog(QDialog):
         self.installed.emit(entry.name)
 
     def _on_failed(self, message: str) -> None:
-        self._finish(message, ok=False)
+        self._finish(menu_advice(message), ok=False)
 
     def _on_cancelled(self, message: str) -> None:
         self._finish(message, ok=False)

@@ -199,6 +199,31 @@ def test_chosen_bad_file_is_refused(dirs, make_dialog, qtbot, monkeypatch, tmp_p
     assert not (dirs / "weights" / bad.name).exists() and row_texts(dialog, 0)[3] == "Missing"
 
 
+def test_maskrcnn_file_dropped_on_a_yolact_model_is_refused_with_menu_advice(dirs, make_dialog, qtbot, tmp_path):
+    from engine.maskrcnn.configs import build_model, get_config
+
+    path = tmp_path / "yolact_resnet50_54_800000.pth"  # the right name, the wrong network
+    torch.save(build_model(get_config("maskrcnn_r18_fpn"), 3, 64, 96).state_dict(), path)
+    dialog = make_dialog([manual_entry()])
+    with qtbot.waitSignal(dialog.task.failed, timeout=60000):
+        _drop(dialog.drop_area, path)
+    text = dialog.message.text()
+    assert "does not fit this YOLACT network" in text and not CLI_FLAG.search(text)
+    assert not (dirs / "weights" / path.name).exists()
+
+
+def test_every_registry_model_has_its_chooser_entry():
+    """'Use this model' and the chooser go by the registry name: the two lists must agree."""
+    from app.model_catalog import BUILTIN_CHOICES, DEMO_YOLACT_CHOICE, choice_by_key, registry_entry
+
+    for entry in R.entries():
+        choice = choice_by_key(entry.name) or (DEMO_YOLACT_CHOICE if entry.name == DEMO_YOLACT_CHOICE.key else None)
+        assert choice is not None, entry.name
+        assert (choice.architecture, choice.config) == (entry.architecture, entry.config)
+        assert registry_entry(choice) == entry
+    assert {c.key for c in BUILTIN_CHOICES} <= {e.name for e in R.entries()}
+
+
 # --- the main window's chooser --------------------------------------------------------------------
 def combo_keys(window) -> list[str]:
     combo = window.models.combo
