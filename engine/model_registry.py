@@ -237,8 +237,8 @@ def how_to_get(entry: ModelEntry) -> str:
     if entry.downloadable:
         return f"Downloaded from {entry.url} (SHA-256 {entry.sha256_prefix}... checked)."
     return (
-        f"Google Drive cannot be downloaded from automatically: open {entry.source} in a browser, save "
-        f"{entry.file_name}, then install it (it is checked by loading it first)."
+        f"Its authors publish it on Google Drive, which programs cannot download from: open {entry.source} "
+        f"in a browser, save {entry.file_name}, then install it (it is checked by loading it first)."
     )
 
 
