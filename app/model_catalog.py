@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.model_registry import ModelEntry, entries, status
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,6 @@ BUILTIN_CHOICES: tuple[ModelChoice, ...] = (
     ModelChoice("yolact_r101_coco", "YOLACT ResNet-101 (COCO)", "yolact", "yolact_base", None),
     ModelChoice("yolact_im700_coco", "YOLACT ResNet-101 im700 (COCO)", "yolact", "yolact_im700", None),
 )
-
-# Official YOLACT checkpoint file per config: named in error messages so users know what to get.
-YOLACT_OFFICIAL_FILES = {
-    "yolact_base": "yolact_base_54_800000.pth",
-    "yolact_resnet50": "yolact_resnet50_54_800000.pth",
-    "yolact_im700": "yolact_im700_54_800000.pth",
-}
-
 
 DEMO_YOLACT_CHOICE = ModelChoice(
     "demo_yolact", "Demo YOLACT (built-in)", "yolact", "yolact_tiny", str(DEMO_YOLACT_WEIGHTS)
@@ -133,22 +128,67 @@ def build_segmenter(request: LoadRequest):
     )
 
 
+MANAGE_MODELS = "Model \u25b8 Manage models\u2026"
+LOAD_WEIGHTS = "Model \u25b8 Load weights\u2026"
+
+
+def registry_entry(choice: ModelChoice) -> ModelEntry | None:
+    """The model manager's entry behind a built-in choice; None for a user's file."""
+    return next((e for e in entries() if e.name == choice.key), None)
+
+
+def is_installed(choice: ModelChoice) -> bool:
+    """Whether ``choice`` can be loaded without a download: its file is where the loader looks."""
+    if choice.key == DEMO_KEY:
+        return True  # without trained weights the demo is a random-init placeholder
+    entry = registry_entry(choice)
+    if entry is not None and choice.weights is None:
+        return status(entry).installed
+    return choice.weights is None or choice.weights == "random" or Path(choice.weights).is_file()
+
+
 def weights_help(choice: ModelChoice) -> str:
-    """What the user can do when ``choice``'s weights could not be loaded."""
-    if choice.architecture == "yolact" and choice.config in YOLACT_OFFICIAL_FILES and choice.weights is None:
-        fname = YOLACT_OFFICIAL_FILES[choice.config]
+    """What the user can do when ``choice``'s weights could not be loaded (menu items, not CLI flags)."""
+    entry = registry_entry(choice)
+    if entry is not None and choice.weights is None:
+        if entry.downloadable:
+            return (
+                f"Use {MANAGE_MODELS} to download {entry.file_name} (with progress; an interrupted download "
+                f"continues), or to install a copy you already have. {LOAD_WEIGHTS} loads any other weight file."
+            )
         return (
-            f"YOLACT needs the official checkpoint {fname} (from the YOLACT authors' release). "
-            "Copy it into the folder named above, or use Model \u25b8 Load weights\u2026 to pick the file "
-            "wherever it is."
+            f"{entry.label} needs the official file {entry.file_name}, which its authors publish on Google "
+            f"Drive. {MANAGE_MODELS} shows the link and installs the file once you have it (pick it or drop it "
+            f"on the dialog). {LOAD_WEIGHTS} loads it from wherever it is."
         )
-    if choice.architecture == "maskrcnn" and choice.weights is None:
-        return (
-            "The COCO weights come from torchvision's download on first use. When offline, copy the "
-            "file named above into the folder named above, or use Model \u25b8 Load weights\u2026 "
-            "to pick a weight file you have."
-        )
-    return (
-        "Check that the file is a Mask R-CNN or YOLACT checkpoint, "
-        "or pick another one with Model \u25b8 Load weights\u2026."
-    )
+    return f"Check that the file is a Mask R-CNN or YOLACT checkpoint, or pick another one with {LOAD_WEIGHTS}."
+
+
+# Engine messages are written for the command line; a dialog names the menu item instead.
+_CLI_ADVICE: tuple[tuple[str, str], ...] = (
+    (r", or pass --weights with a local file, or --weights random\.", f", or pick a weight file with {LOAD_WEIGHTS}."),
+    (r",? or pass the file with --weights\.", f", or pick the file with {LOAD_WEIGHTS}."),
+    (r"pass weights='random' \(--weights random\) or a weight file\.", f"pick a weight file with {LOAD_WEIGHTS}."),
+    (r"pass --weights random or a weight file\.", f"pick a weight file with {LOAD_WEIGHTS}."),
+    (r"use --device cpu\.", "choose Model \u25b8 Device \u25b8 CPU."),
+    (
+        r"use --model yolact\.",
+        f"load it with {LOAD_WEIGHTS} and answer YOLACT when asked which model it is for.",
+    ),
+    (
+        r"use --config (\w+)\.",
+        f"load it with {LOAD_WEIGHTS} and pick the model for \\1 when asked which model it is for.",
+    ),
+)
+_ANY_FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+
+
+def menu_advice(message: str) -> str:
+    """``message`` with command-line advice replaced by the menu items that do the same."""
+    for pattern, replacement in _CLI_ADVICE:
+        message = re.sub(pattern, replacement, message)
+    if _ANY_FLAG.search(message):
+        # Advice we have no translation for: drop the sentences that name a flag.
+        sentences = re.split(r"(?<=[.!?])\s+", message)
+        message = " ".join(s for s in sentences if not _ANY_FLAG.search(s))
+    return message

@@ -1,7 +1,9 @@
 """The model chooser: toolbar combobox + Model menu, device choice, and load status.
 
 Models load in the inference worker; a failed load keeps the previous model active and explains
-what to do in a dialog.
+what to do in a dialog. The chooser lists only models that can load: built-in models whose files
+are installed (Model > Manage models... installs the others) and weight files that loaded; a file
+that fails to load is taken off the list, with a message that says so.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from app.inference import InferenceWorker
 from app.model_catalog import (
     BUILTIN_CHOICES,
     DEMO_KEY,
+    MANAGE_MODELS,
     LoadRequest,
     ModelChoice,
     builtin_choices,
@@ -24,11 +27,15 @@ from app.model_catalog import (
     choice_for_file,
     demo_is_placeholder,
     guess_file_model,
+    is_installed,
+    menu_advice,
     weights_help,
 )
 from app.settings import AppSettings
 
 LOAD_WEIGHTS_TEXT = "Load weights\u2026"
+MANAGE_MODELS_TEXT = "Manage models\u2026"
+CUDA_CHECKING = "Checking for a CUDA GPU: PyTorch is still loading."
 DEVICES = (("auto", "Automatic (CUDA when available)"), ("cpu", "CPU"), ("cuda", "CUDA GPU"))
 FILE_KINDS = [(c.label, c.architecture, c.config) for c in BUILTIN_CHOICES if c.key != DEMO_KEY]
 
@@ -47,6 +54,9 @@ class ModelController(QObject):
         self.segmenter = None
         self.loading = False
         self.cuda_available = False
+        self.cuda_reason = CUDA_CHECKING  # why the CUDA entry is disabled
+        self._failed: set[str] = set()  # built-in models whose file failed to load (until reinstalled)
+        self._manager = None  # the Manage models dialog, made when first opened
         self.device = settings.get_str("model/device", "auto")
         self._file_choices: list[ModelChoice] = []
 
@@ -94,7 +104,11 @@ class ModelController(QObject):
         load = menu.addAction(LOAD_WEIGHTS_TEXT)
         load.setToolTip("Load a .pth (torchvision Mask R-CNN or official YOLACT) or a MaskScope .safetensors file")
         load.triggered.connect(self.ask_weights_file)
+        manage = menu.addAction(MANAGE_MODELS_TEXT)
+        manage.setToolTip("Download or install models: COCO Mask R-CNN, official YOLACT files")
+        manage.triggered.connect(self.open_manager)
         device_menu = menu.addMenu("Device")
+        device_menu.setToolTipsVisible(True)  # the disabled CUDA entry says why
         self.device_actions = {}
         for action in self.device_group.actions():
             self.device_group.removeAction(action)
@@ -102,15 +116,39 @@ class ModelController(QObject):
             action = device_menu.addAction(label)
             action.setCheckable(True)
             action.setChecked(key == self.device)
-            action.setEnabled(key != "cuda" or self.cuda_available)
             self.device_group.addAction(action)
             action.triggered.connect(lambda _c=False, k=key: self.set_device(k))
             self.device_actions[key] = action
+        self._update_cuda_action()
         self.extra_menu_start = menu.addSeparator()
 
     # --- choices -----------------------------------------------------------------------------------
     def choices(self) -> list[ModelChoice]:
-        return [*builtin_choices(), *self._file_choices]
+        """What the chooser lists: installed built-in models that did not fail, and loaded files."""
+        builtin = [c for c in builtin_choices() if c.key not in self._failed and is_installed(c)]
+        return [*builtin, *self._file_choices]
+
+    def refresh(self) -> None:
+        """Rebuild the chooser and the menu (a model was installed or removed)."""
+        self._rebuild_combo()
+        self._rebuild_menu()
+
+    def open_manager(self) -> None:
+        """Model > Manage models...: one dialog, kept while the window lives."""
+        from app.model_manager import ModelManagerDialog
+
+        if self._manager is None:
+            self._manager = ModelManagerDialog(self.window)
+            self._manager.installed.connect(self._on_installed)
+            self._manager.useRequested.connect(self.choose)
+        self._manager.refresh()
+        self._manager.show()
+        self._manager.raise_()
+        self._manager.activateWindow()
+
+    def _on_installed(self, key: str) -> None:
+        self._failed.discard(key)
+        self.refresh()
 
     def _display_label(self, choice: ModelChoice) -> str:
         if choice.key == DEMO_KEY and demo_is_placeholder():
@@ -125,6 +163,7 @@ class ModelController(QObject):
             self.combo.setItemData(self.combo.count() - 1, _choice_tooltip(choice), Qt.ItemDataRole.ToolTipRole)
         self.combo.insertSeparator(self.combo.count())
         self.combo.addItem(LOAD_WEIGHTS_TEXT, "__load__")
+        self.combo.addItem(MANAGE_MODELS_TEXT, "__manage__")
         self._sync_combo()
         self.combo.blockSignals(False)
 
@@ -144,6 +183,10 @@ class ModelController(QObject):
         if key == "__load__":
             self._sync_combo()  # stay on the current model unless a file gets picked
             self.ask_weights_file()
+            return
+        if key == "__manage__":
+            self._sync_combo()
+            self.open_manager()
             return
         choice = next((c for c in self.choices() if c.key == key), None)
         if choice is not None:
@@ -204,11 +247,8 @@ class ModelController(QObject):
             if answer is None:
                 return
             architecture, config = answer
-        choice = choice_for_file(path, architecture, config)
-        self._file_choices = [c for c in self._file_choices if c.key != choice.key] + [choice]
-        self._rebuild_combo()
-        self._rebuild_menu()
-        self.choose(choice)
+        # Listed in the chooser only once it has loaded (see _on_loaded).
+        self.choose(choice_for_file(path, architecture, config))
 
     def set_device(self, device: str) -> None:
         if device == self.device:
@@ -229,6 +269,9 @@ class ModelController(QObject):
             self.loading = False
         if choice.weights and choice.key.startswith("file:"):
             self._remember_file(choice)
+            if all(c.key != choice.key for c in self._file_choices):
+                self._file_choices.append(choice)
+                self.refresh()
         self._sync_combo()
         self.statusChanged.emit()
         self.modelReady.emit(segmenter)
@@ -238,22 +281,58 @@ class ModelController(QObject):
             self.requested = self.active  # keep what works
             self.loading = False
             self._sync_combo()
+        removed = self._drop_failed(choice, message) if choice is not None else ""
         self.statusChanged.emit()
         what = self._display_label(choice) if choice is not None else "the model"
         help_text = weights_help(choice) if choice is not None else ""
         kept = f"\n\nStill using: {self._display_label(self.active)}." if self.active is not None else ""
         dialogs.show_error(
-            self.window, "Could not load model", f"Loading {what} failed.\n\n{message}\n\n{help_text}{kept}"
+            self.window,
+            "Could not load model",
+            f"Loading {what} failed.\n\n{menu_advice(message)}\n\n{help_text}{removed}{kept}",
         )
+
+    def _drop_failed(self, choice: ModelChoice, message: str) -> str:
+        """Take a model whose weights failed off the chooser; returns the sentence that says so."""
+        if "CUDA" in message or "out of memory" in message:
+            return ""  # the device failed, not the file: the model stays listed
+        if choice.key.startswith("file:"):
+            listed = any(c.key == choice.key for c in self._file_choices)
+            self._file_choices = [c for c in self._file_choices if c.key != choice.key]
+            self._forget_file(choice.weights)
+            self.refresh()
+            return "\n\nThe file was removed from the model chooser." if listed else ""
+        if choice.key == DEMO_KEY or choice.key.startswith("custom:"):
+            return ""
+        listed = any(c.key == choice.key for c in self.choices())
+        self._failed.add(choice.key)
+        self.refresh()
+        if not listed:
+            return ""
+        return f"\n\nIt was removed from the model chooser until it is installed again ({MANAGE_MODELS})."
 
     def _on_torch_ready(self, cuda: bool) -> None:
         self.cuda_available = cuda
-        action = self.device_actions.get("cuda")
-        if action is not None:
-            action.setEnabled(cuda)
+        self.cuda_reason = ""
+        if not cuda:
+            from engine.device import cuda_unavailable_reason  # torch is imported by now: no cost
+
+            self.cuda_reason = cuda_unavailable_reason() or "CUDA is not available."
+        self._update_cuda_action()
         if self.device == "cuda" and not cuda:
             self.device = "auto"
         self.statusChanged.emit()
+
+    def _update_cuda_action(self) -> None:
+        action = self.device_actions.get("cuda")
+        if action is None:
+            return
+        label = dict(DEVICES)["cuda"]
+        action.setEnabled(self.cuda_available)
+        action.setText(label if self.cuda_available else f"{label} (unavailable)")
+        tip = "Run models on the GPU" if self.cuda_available else self.cuda_reason
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
 
     # --- status text -----------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -283,6 +362,10 @@ class ModelController(QObject):
     def _add_file_choice(self, entry: str) -> None:
         arch, config, path = entry.split("|", 2) if entry.count("|") >= 2 else ("checkpoint", "", entry)
         self._file_choices.append(choice_for_file(path, arch, config or None))
+
+    def _forget_file(self, path: str | None) -> None:
+        entries = [e for e in self._remembered_files() if e.split("|", 2)[-1] != path]
+        self.settings.set("model/files", entries)
 
     def _remember_file(self, choice: ModelChoice) -> None:
         entry = f"{choice.architecture}|{choice.config or ''}|{choice.weights}"
