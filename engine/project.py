@@ -46,7 +46,33 @@ STORE_NAME = "project.db"
 
 
 def store_path_for(folder: str | Path) -> Path:
-    return Path(folder) / STORE_DIR / STORE_NAME
+    """``<folder>/.maskscope/project.db``; for a folder MaskScope must not write into (read-only, or
+    its own bundled samples) a per-folder store in the user's data directory instead."""
+    folder = Path(folder).absolute()
+    local = folder / STORE_DIR / STORE_NAME
+    if local.exists() or (_writable(folder) and not _is_bundled(folder)):
+        return local
+    import hashlib
+
+    from platformdirs import user_data_dir
+
+    key = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    root = Path(os.environ.get("MASKSCOPE_DATA_DIR") or user_data_dir("MaskScope", "MaskScope"))
+    return root / "projects" / f"{folder.name}-{key}" / STORE_NAME
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def _is_bundled(folder: Path) -> bool:
+    """The samples shipped inside the package (a source tree or an installed wheel)."""
+    bundled = Path(__file__).resolve().parent.parent / "resources"
+    try:
+        folder.resolve().relative_to(bundled)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def autosave_path_for(annotations_path: str | Path) -> Path:

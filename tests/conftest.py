@@ -15,6 +15,13 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory):
+    """Stores of read-only or bundled folders go to a temp folder, never the user's data directory."""
+    os.environ["MASKSCOPE_DATA_DIR"] = str(tmp_path_factory.mktemp("maskscope_data"))
+    yield
+
+
 @pytest.fixture(scope="module")
 def tiny_train_set(tmp_path_factory) -> dict:
     """5 generated 64-96 px images of two classes and a small random Mask R-CNN checkpoint

@@ -425,3 +425,21 @@ def test_labelme_ignore_label_becomes_an_ignore_region_not_a_class(tmp_path):
     coco, _ = project.to_coco("rle")
     assert [c["name"] for c in coco["categories"]] == ["cat"]
     assert sorted(a["iscrowd"] for a in coco["annotations"]) == [0, 1]
+
+
+def test_read_only_and_bundled_folders_keep_their_store_in_the_data_dir(tmp_path, monkeypatch):
+    from engine.project import _is_bundled
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("MASKSCOPE_DATA_DIR", str(data))
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    _images(folder)
+    monkeypatch.setattr("engine.project._writable", lambda f: False)
+    project = Project.open(folder)
+    project.annotations("a.png").add_new("cat", _rect(1, 1, 9, 9))
+    project.close()
+    assert not (folder / ".maskscope").exists() and project.db_path.is_relative_to(data)
+    assert Project.open(folder).instance_count() == 1
+    samples = Path(__file__).resolve().parent.parent / "resources" / "samples"
+    assert _is_bundled(samples) and store_path_for(samples).is_relative_to(data)
