@@ -25,6 +25,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from app.colors import readable_text_rgb
+from app.label_layout import LabelRequest, place_labels
 
 
 def argb_qimage(argb: np.ndarray, fmt: QImage.Format) -> QImage:
@@ -316,20 +317,22 @@ class BoxLabelItem(QGraphicsItem):
         self.update()
 
     def label_text(self, i: int) -> str:
-        parts = []
-        if self.show_labels:
-            parts.append(self._class_names[i])
-        if self.show_scores:
-            parts.append(f"{self._scores[i]:.2f}")
-        return " ".join(parts)
+        return self.label_texts(i)[0]
+
+    def label_texts(self, i: int) -> list[str]:
+        """The label's full text, then shorter forms for crowded places (class only, its initial)."""
+        name = self._class_names[i]
+        full = " ".join(([name] if self.show_labels else []) + ([f"{self._scores[i]:.2f}"] if self.show_scores else []))
+        shorter = [name, name[:1]] if self.show_labels else []
+        return [full] + [t for t in shorter if t != full]
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
 
-    def _text(self, i: int) -> QStaticText:
-        text = self._texts.get(i)
+    def _text(self, text_value: str) -> QStaticText:
+        text = self._texts.get(text_value)
         if text is None:
-            text = self._texts[i] = QStaticText(self.label_text(i))
+            text = self._texts[text_value] = QStaticText(text_value)
             text.setTextFormat(Qt.TextFormat.PlainText)
             text.prepare(QTransform(), self.font)
         return text
@@ -357,18 +360,25 @@ class BoxLabelItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.setFont(self.font)
         pad_x, pad_y = 3.0, 1.0
+
+        def measure(value: str) -> tuple[float, float]:
+            size = self._text(value).size()
+            return size.width() + 2 * pad_x, size.height() + 2 * pad_y
+
+        requests, indices = [], []
         for i in order:
             on_screen = transform.mapRect(self._rects[i])
             if i != self.selected and min(on_screen.width(), on_screen.height()) < MIN_LABELLED_BOX:
                 continue
-            text = self._text(i)
-            size = text.size()
-            w, h = size.width() + 2 * pad_x, size.height() + 2 * pad_y
-            x, y = on_screen.left(), on_screen.top() - h  # above the box, or inside at the image's top
-            if y < device_bounds.top():
-                y = on_screen.top()
-            x = min(max(x, device_bounds.left()), device_bounds.right() - w)
+            box = (on_screen.left(), on_screen.top(), on_screen.width(), on_screen.height())
+            priority = 2.0 if i == self.selected else float(self._scores[i])  # the selection always has one
+            requests.append(LabelRequest(box, self.label_texts(i), priority))
+            indices.append(i)
+        view = (device_bounds.left(), device_bounds.top(), device_bounds.width(), device_bounds.height())
+        for placed in place_labels(requests, view, measure):
+            i = indices[placed.index]
+            x, y, w, h = placed.rect
             painter.fillRect(QRectF(x, y, w, h), self._colors[i])
             painter.setPen(self._text_colors[i])
-            painter.drawStaticText(QPointF(x + pad_x, y + pad_y), text)
+            painter.drawStaticText(QPointF(x + pad_x, y + pad_y), self._text(placed.text))
         painter.restore()
