@@ -26,8 +26,9 @@ from engine.synthetic import DEMO_CLASSES, write_coco_dataset
 from engine.training.callbacks import Callback
 from engine.training.data import load_coco_source
 from engine.training.trainer import TrainConfig, Trainer, TrainResult, seed_everything
+from resources import MODELS, resource_path
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+DEMO_DIR = resource_path(MODELS)
 
 
 @dataclass(frozen=True)
