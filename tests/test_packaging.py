@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,19 @@ def test_resource_path_finds_shipped_files_and_refuses_escapes() -> None:
     for bad in (("..", "main.py"), ("icons/maskscope.svg",), ("",)):
         with pytest.raises(ValueError):
             resource_path(*bad)
+
+
+def test_no_module_finds_resources_by_a_source_tree_path() -> None:
+    """``Path(__file__).parents[...] / "resources"`` works in a checkout only; resource_path works installed too."""
+    tree_path = re.compile(r"""/\s*["']resources["']""")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for package in ("engine", "app")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if tree_path.search(line)
+    ]
+    assert not offenders, "use resources.resource_path(...):\n" + "\n".join(offenders)
 
 
 # --- the wheel, installed ------------------------------------------------------------------------

@@ -14,23 +14,21 @@ import sys
 
 from engine.errors import MaskScopeError
 
-# The command table: name typed on the command line -> module under engine.cli. Adding a command
-# is one line here (plus its module).
-COMMANDS: dict[str, str] = {
-    "predict": "predict",
-    "train": "train",
-    "eval": "eval",
-    "export": "export",
-    "import": "import_",
-    "demo": "demo",
-}
+# The command table: one module under engine.cli per command; adding a command is one name here
+# (plus its module). The command is the module's name with "_" as "-" and a trailing "_" dropped
+# (import_ -> import, merge_results -> merge-results); build_parser checks each module agrees.
+COMMAND_MODULES: tuple[str, ...] = ("predict", "train", "eval", "export", "import_", "demo")
 
 EPILOG = "Without a COMMAND, maskscope opens the window: maskscope [IMAGE|FOLDER ...]."
 
 
+def command_name(module_name: str) -> str:
+    return module_name.rstrip("_").replace("_", "-")
+
+
 def command_names() -> tuple[str, ...]:
     """The commands, in the order ``--help`` lists them (no command module is imported)."""
-    return tuple(COMMANDS)
+    return tuple(command_name(m) for m in COMMAND_MODULES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMAND_MODULES:
         module = importlib.import_module(f"{__name__}.{module_name}")
         module.register(sub)
-        if name not in sub.choices:  # the table and the module must agree, or dispatch would miss it
+        name = command_name(module_name)
+        if name not in sub.choices:  # main.py dispatches by the derived name: the module must use it
             raise RuntimeError(f"engine.cli.{module_name} did not register the command {name!r}")
     return parser
 
