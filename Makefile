@@ -23,7 +23,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) scripts/check_mypy.py engine
+	$(VENV)/bin/mypy
 	$(PY) scripts/check_mypy.py app
 
 # The suite includes tests/test_packaging.py: it builds the wheel and runs the installed `maskscope`.
