@@ -1,11 +1,11 @@
 # `make run`  : create .venv when missing, then launch the app on its built-in demo.
-# `make test` : create .venv when missing, then run the whole test suite (what CI runs).
+# `make test` : create .venv when missing, run the house-rule checks, then the whole test suite (what CI runs).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test check lint bench wheel clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -17,11 +17,23 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(PY) main.py
 
-test: $(STAMP)
+# House rules: lint and format, the engine never imports Qt or app, mypy clean on the engine,
+# the app's mypy error count no higher than scripts/mypy_baseline.json.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(PY) scripts/check_mypy.py app
+
+# The suite includes tests/test_packaging.py: it builds the wheel and runs the installed `maskscope`.
+test: check
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check .
+lint: check
+
+wheel: $(STAMP)
+	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

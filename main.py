@@ -1,16 +1,20 @@
-"""MaskScope entry point: no arguments opens the window; ``main.py COMMAND ...`` runs the CLI;
-``main.py IMAGE|FOLDER ...`` opens the window on those paths."""
+"""MaskScope entry point (``python main.py`` in a checkout, the ``maskscope`` command once installed).
+
+No arguments opens the window on a bundled sample; ``COMMAND ...`` (or an option such as ``--help``)
+runs the command line; ``IMAGE|FOLDER ...`` opens the window on those paths.
+"""
 
 from __future__ import annotations
 
 import sys
 
 
-def main(argv: list[str]) -> int:
-    from engine.cli import COMMAND_MODULES
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    from engine.cli import command_names
 
-    commands = {name.rstrip("_") for name in COMMAND_MODULES}
-    if argv and (argv[0] in commands or argv[0].startswith("-")):
+    if argv and (argv[0] in command_names() or argv[0].startswith("-")):
         from engine.cli import main as cli_main
 
         return cli_main(argv)
@@ -20,4 +24,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

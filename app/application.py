@@ -10,13 +10,12 @@ import sys
 import traceback
 from pathlib import Path
 
-from app.model_catalog import DEMO_KEY, RESOURCES
-
-SAMPLES = RESOURCES / "samples"
+from app.model_catalog import DEMO_KEY
+from resources import SAMPLES, resource_path
 
 
 def sample_images() -> list[Path]:
-    return sorted(p for p in SAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return sorted(p for p in resource_path(SAMPLES).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def create_application(argv: list[str] | None = None):

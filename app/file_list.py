@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPalette, QPixmap
@@ -108,7 +109,7 @@ class FileListDock(QDockWidget):
         *,
         predicted: bool | None = None,
         annotated: bool | None = None,
-        error: str | None | bool = False,
+        error: str | None | Literal[False] = False,
     ) -> None:
         """Update the marks of ``path``. ``error``: a message marks it unreadable, None clears, False keeps."""
         state = self._states.setdefault(path, FileState())
@@ -123,7 +124,7 @@ class FileListDock(QDockWidget):
     def set_current(self, path: str | None) -> None:
         item = self._items.get(path) if path else None
         self._updating = True
-        self.list.setCurrentItem(item)
+        self.list.setCurrentItem(item)  # type: ignore[arg-type]  # Qt takes None: no current item
         if item is not None:
             self.list.scrollToItem(item)
         self._updating = False

@@ -4,13 +4,14 @@ so the same icons read well in light and dark themes. Also the colour chips of t
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
+from resources import ICONS, resource_path
+
+ICON_DIR = resource_path(ICONS)
 _SIZES = (16, 20, 24, 32, 48, 64)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.model_registry import ModelEntry, entries, status
+from resources import MODELS, resource_path
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,8 @@ class ModelChoice:
     weights: str | None  # None: the config's default weights; a path; or "random"
 
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-DEMO_WEIGHTS = RESOURCES / "models" / "demo_maskrcnn.safetensors"
-DEMO_YOLACT_WEIGHTS = RESOURCES / "models" / "demo_yolact.safetensors"
+DEMO_WEIGHTS = resource_path(MODELS, "demo_maskrcnn.safetensors")
+DEMO_YOLACT_WEIGHTS = resource_path(MODELS, "demo_yolact.safetensors")
 # The placeholder demo model (until a trained one ships): small and randomly initialised.
 PLACEHOLDER_CONFIG = "maskrcnn_r18_fpn"
 # Predictions keep everything down to this score; the GUI's threshold slider filters above it.

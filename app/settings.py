@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 
@@ -30,7 +31,8 @@ class AppSettings:
     # --- generic typed values ----------------------------------------------------------------
     def get_float(self, key: str, default: float) -> float:
         try:
-            return float(self.store.value(key, default))
+            value: Any = self.store.value(key, default)  # QSettings gives back whatever was stored
+            return float(value)
         except (TypeError, ValueError):
             return default
 
@@ -62,7 +64,7 @@ class AppSettings:
     # --- recent files and folders ----------------------------------------------------------------
     def recent(self) -> list[str]:
         """Recently opened files and folders, newest first; entries that no longer exist are dropped."""
-        value = self.store.value("recent/paths", [])
+        value: Any = self.store.value("recent/paths", [])
         if isinstance(value, str):
             value = [value]
         paths = [str(p) for p in (value or []) if p]

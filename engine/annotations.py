@@ -125,7 +125,8 @@ class AnnotatedInstance:
         """Replace the shape by polygons (the mask becomes their COCO rasterisation)."""
         from engine.polygons import polygons_to_mask
 
-        return dataclasses.replace(self, mask=polygons_to_mask(polygons, self.image_size), polygons=polygons)
+        mask = polygons_to_mask(polygons, self.image_size)
+        return dataclasses.replace(self, mask=mask, polygons=tuple(map(tuple, polygons)))
 
     def with_category(self, category: str) -> AnnotatedInstance:
         return dataclasses.replace(self, category=category)
@@ -256,7 +257,8 @@ class ImageAnnotations:
         iscrowd: bool = False,
     ) -> AnnotatedInstance:
         """Create an instance with the next free id and add it."""
-        return self.add(AnnotatedInstance(self.next_id(), category, mask, polygons, score, source, iscrowd))
+        polys = None if polygons is None else tuple(map(tuple, polygons))
+        return self.add(AnnotatedInstance(self.next_id(), category, mask, polys, score, source, iscrowd))
 
     def remove(self, instance_id: int) -> AnnotatedInstance:
         inst = self._instances.pop(self.index_of(instance_id))
@@ -404,8 +406,9 @@ class ClassList:
             raise ValueError(f"class {name!r} already exists")
         if category_id is None:
             category_id = max((c.id for c in self._items), default=0) + 1
-        if self.by_id(category_id) is not None:
-            raise ValueError(f"category id {category_id} is already used by {self.by_id(category_id).name!r}")
+        taken = self.by_id(category_id)
+        if taken is not None:
+            raise ValueError(f"category id {category_id} is already used by {taken.name!r}")
         cat = Category(name, int(category_id), supercategory or "")
         self._items.append(cat)
         self._changed()

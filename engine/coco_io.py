@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -130,7 +130,8 @@ def build_coco(
     stats = ExportStats(images=len(images))
     category_ids = {c.name: c.id for c in classes}
     image_ids = _image_ids(images)
-    out_images, out_anns = [], []
+    out_images: list[dict[str, Any]] = []
+    out_anns: list[dict[str, Any]] = []
     for n, (img, image_id) in enumerate(zip(images, image_ids, strict=True)):
         if cancel is not None and cancel():
             raise ExportCancelled("Export cancelled; nothing was written.")
@@ -233,7 +234,7 @@ def export_coco(
 # ================================================================================================
 # Reading and validation
 # ================================================================================================
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -415,6 +416,7 @@ def _parse_images(items: list, problems: ProblemList) -> dict[int, tuple[str, in
                 bad = True
         if bad:
             continue
+        assert isinstance(file_name, str) and _is_int(width) and _is_int(height)  # checked just above
         if iid in out:
             problems.add(where, f"duplicate image id {iid}")
             continue
@@ -478,6 +480,7 @@ def _parse_annotation(
         if problem:
             problems.add(f"{where}.segmentation", problem)
             return None
+        assert counts is not None  # rle_problem gives the counts whenever it finds no problem
         mask = cropped_from_counts(counts, (height, width))
     elif isinstance(seg, list):
         if not seg:
@@ -489,7 +492,7 @@ def _parse_annotation(
                 problems.add(f"{where}.segmentation[{j}]", problem)
                 return None
         mask = polygons_to_mask(seg, (height, width))
-        polygons = seg
+        polygons = tuple(map(tuple, seg))
     else:
         problems.add(f"{where}.segmentation", f"must be an RLE object or a list of polygons, got {type(seg).__name__}")
         return None

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from engine.download import CancelFlag, ProgressCallback, download, part_path, sha256_of
 from engine.errors import MaskScopeError, WeightsError
+from resources import MODELS, resource_path
 
 BUILTIN, DOWNLOAD, MANUAL = "built in", "download", "manual"
-DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "models"
+DEMO_DIR = resource_path(MODELS)
 TORCHVISION_LICENCE = "BSD-3-Clause (torchvision); trained on COCO 2017"
 YOLACT_LICENCE = "MIT (YOLACT, Bolya et al.); trained on COCO 2017"
 DEMO_LICENCE = "MIT (MaskScope); trained on generated shapes"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import WeightsError
-from engine.segmenter import Segmenter
+
+if TYPE_CHECKING:  # torch stays unimported until a model is built (the CLI's --help is instant)
+    from engine.segmenter import Segmenter
 
 ARCHITECTURES = {"maskrcnn": "engine.maskrcnn", "yolact": "engine.yolact"}
 

@@ -122,7 +122,7 @@ def _offset_contour(pts: np.ndarray) -> np.ndarray:
         v = pts[i]
         rows.append((v + da[i] * na[i] + da[i] * ta[i])[None])
         rows.append((v + dist[i] * normal[i] + da[i] * ta[i])[None])
-        start = i + 1
+        start = int(i) + 1
     rows.append(out[start:])
     return np.concatenate(rows, axis=0)
 

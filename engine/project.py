@@ -67,7 +67,9 @@ def _writable(folder: Path) -> bool:
 
 def _is_bundled(folder: Path) -> bool:
     """The samples shipped inside the package (a source tree or an installed wheel)."""
-    bundled = Path(__file__).resolve().parent.parent / "resources"
+    from resources import resource_path
+
+    bundled = resource_path()
     try:
         folder.resolve().relative_to(bundled)
     except (ValueError, OSError):

@@ -91,9 +91,10 @@ def _check_inputs(
     if isinstance(output_size, int):
         out = (output_size, output_size)
     else:
-        out = tuple(int(v) for v in output_size)
-        if len(out) != 2:
+        sizes = tuple(int(v) for v in output_size)
+        if len(sizes) != 2:
             raise ValueError(f"output_size must be an int or (out_h, out_w), got {output_size}")
+        out = (sizes[0], sizes[1])
     if out[0] < 1 or out[1] < 1:
         raise ValueError(f"output_size must be positive, got {out}")
     return feature.detach(), (float(coords[0]), float(coords[1]), float(coords[2]), float(coords[3])), out

@@ -29,12 +29,12 @@ def build_model(viewer: str, weights: str | None):
 
     if viewer == "roi":
         return build_segmenter(LoadRequest(choice_by_key(DEMO_KEY), "cpu")), "Demo model (built-in)"
-    from app.model_catalog import RESOURCES
+    from app.model_catalog import DEMO_YOLACT_WEIGHTS
     from engine.errors import WeightsError
     from engine.models import create_segmenter, load_segmenter
     from engine.synthetic import DEMO_CLASSES
 
-    demo = RESOURCES / "models" / "demo_yolact.safetensors"
+    demo = DEMO_YOLACT_WEIGHTS
     if weights is None and demo.is_file():
         seg = load_segmenter(demo, device="cpu", score_thresh=0.05)
         return seg, f"YOLACT demo ({seg.weights_source})"

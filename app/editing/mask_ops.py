@@ -31,12 +31,14 @@ def rect_union(a: Rect | None, b: Rect | None) -> Rect | None:
         return None if rect_is_empty(b) else b
     if rect_is_empty(b):
         return a
+    assert a is not None and b is not None  # neither is empty
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 def rect_intersection(a: Rect | None, b: Rect | None) -> Rect | None:
     if rect_is_empty(a) or rect_is_empty(b):
         return None
+    assert a is not None and b is not None  # neither is empty
     r = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
     return None if rect_is_empty(r) else r
 
@@ -109,6 +111,7 @@ class GrowableMask:
         h_img, w_img = self.image_size
         m = self.GROW_MARGIN  # a stroke moves on: room for its next segments avoids a copy per segment
         want = rect_union(cur, rect)
+        assert want is not None  # rect is not empty
         nx0, ny0 = max(want[0] - m, 0), max(want[1] - m, 0)
         nx1, ny1 = min(want[2] + m, w_img), min(want[3] + m, h_img)
         grown = np.zeros((ny1 - ny0, nx1 - nx0), bool)

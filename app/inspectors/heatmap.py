@@ -187,11 +187,16 @@ class ValueGrid(QTableWidget):
         out = np.zeros((self.rowCount(), self.columnCount()), np.float64)
         for r in range(self.rowCount()):
             for c in range(self.columnCount()):
-                out[r, c] = float(self.item(r, c).data(Qt.ItemDataRole.UserRole))
+                out[r, c] = float(self._cell(r, c).data(Qt.ItemDataRole.UserRole))
         return out
 
     def texts(self) -> list[list[str]]:
-        return [[self.item(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]
+        return [[self._cell(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]
+
+    def _cell(self, row: int, col: int) -> QTableWidgetItem:
+        item = self.item(row, col)
+        assert item is not None  # every cell gets an item when the table is filled
+        return item
 
     def select(self, row: int, col: int) -> None:
         if 0 <= row < self.rowCount() and 0 <= col < self.columnCount():

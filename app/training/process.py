@@ -72,32 +72,34 @@ class TrainingProcess(QObject):
 
     def cancel(self) -> None:
         """Ask the worker to stop after the current iteration; kill it if it has not within the timeout."""
-        if not self.running or self.cancel_requested:
+        proc = self._proc
+        if proc is None or not self.running or self.cancel_requested:
             return
         self.cancel_requested = True
-        self._proc.write(b"cancel\n")
+        proc.write(b"cancel\n")
         self._kill_timer.start(self.kill_timeout_ms)
 
     def kill(self) -> None:
         """Stop the worker at once (no checkpoint of the iteration in progress)."""
-        if self.running:
+        if self._proc is not None and self.running:
             self.killed = True
             self._proc.kill()
 
     def shutdown(self, wait_ms: int = 3000) -> None:
         """At exit: polite cancel, a short wait, then kill (blocks up to ``wait_ms``)."""
-        if not self.running:
+        proc = self._proc
+        if proc is None or not self.running:
             return
         self.cancel()
-        if not self._proc.waitForFinished(wait_ms):
+        if not proc.waitForFinished(wait_ms):
             self.kill()
-            self._proc.waitForFinished(1000)
+            proc.waitForFinished(1000)
 
     # --- reading -------------------------------------------------------------------------------
     def _read_stdout(self) -> None:
         if self._proc is None:
             return
-        self._buffer += bytes(self._proc.readAllStandardOutput())
+        self._buffer += self._proc.readAllStandardOutput().data()
         while True:
             end = self._buffer.find(b"\n")
             if end < 0:
@@ -123,7 +125,7 @@ class TrainingProcess(QObject):
 
     def _read_stderr(self) -> None:
         if self._proc is not None:
-            self.logText.emit(bytes(self._proc.readAllStandardError()).decode("utf-8", "replace"))
+            self.logText.emit(bytes(self._proc.readAllStandardError().data()).decode("utf-8", "replace"))
 
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._kill_timer.stop()

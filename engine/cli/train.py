@@ -11,12 +11,13 @@ import argparse
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 from engine.cli.options import add_data_source
 from engine.errors import DataError, WeightsError
 
 # Used when an option is not given (None in argparse, so --resume can tell what was set).
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "epochs": 12,
     "batch_size": 2,
     "optimizer": "sgd",
@@ -128,7 +129,7 @@ def build_config(args: argparse.Namespace, architecture: str, saved: dict | None
 def run(args: argparse.Namespace) -> int:
     from engine.checkpoint import load_checkpoint
     from engine.models import load_segmenter
-    from engine.training.callbacks import CancelFileWatcher, JsonlLogger, TqdmProgress
+    from engine.training.callbacks import Callback, CancelFileWatcher, JsonlLogger, TqdmProgress
     from engine.training.data import load_data
     from engine.training.ddp import device_for, init_distributed, shutdown
     from engine.training.evaluate import format_ap_table
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         cancel = threading.Event()
         is_main = ctx is None or ctx.is_main
-        callbacks = []
+        callbacks: list[Callback] = []
         if is_main:
             callbacks.append(JsonlLogger(args.log or args.out / "train_log.jsonl"))
             callbacks.append(TqdmProgress(disable=args.quiet))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import MaskScopeError
+
+if TYPE_CHECKING:
+    from engine.segmenter import Prediction
 
 
 class InspectionError(MaskScopeError):
@@ -46,11 +50,11 @@ def _trace_kind(trace: object) -> str | None:
     return None
 
 
-def _detections(trace: object, kind: str) -> int:
+def _detections(trace: Any, kind: str) -> int:
     return len(trace.detections) if kind == "maskrcnn" else len(trace)
 
 
-def _common(prediction: object, want: str, panel: str, other_panel: str) -> PanelStatus | None:
+def _common(prediction: Prediction | None, want: str, panel: str, other_panel: str) -> PanelStatus | None:
     if prediction is None:
         return PanelStatus(NO_PREDICTION, "Run a model on this image (Ctrl+R) to look inside it.")
     trace = getattr(prediction, "trace", None)
@@ -84,11 +88,12 @@ def _common(prediction: object, want: str, panel: str, other_panel: str) -> Pane
     return None
 
 
-def roi_inspector_status(prediction: object, index: int) -> PanelStatus:
+def roi_inspector_status(prediction: Prediction | None, index: int) -> PanelStatus:
     """Can the RoI inspector show instance ``index`` of ``prediction``?"""
     status = _common(prediction, "maskrcnn", "RoI inspector", "Prototype viewer")
     if status is not None:
         return status
+    assert prediction is not None  # _common reports a missing prediction
     if len(prediction.instances) == 0:
         return PanelStatus(NO_DETECTIONS, "The model found no instances in this image.")
     if not 0 <= index < len(prediction.instances):
@@ -96,7 +101,7 @@ def roi_inspector_status(prediction: object, index: int) -> PanelStatus:
     return PanelStatus(READY, "")
 
 
-def prototype_viewer_status(prediction: object, index: int) -> PanelStatus:
+def prototype_viewer_status(prediction: Prediction | None, index: int) -> PanelStatus:
     """Can the prototype viewer show ``prediction`` (and instance ``index``)?
 
     ``NO_SELECTION`` and ``NO_DETECTIONS`` still allow the prototype grid: prototypes belong to
@@ -105,6 +110,7 @@ def prototype_viewer_status(prediction: object, index: int) -> PanelStatus:
     status = _common(prediction, "yolact", "Prototype viewer", "RoI inspector")
     if status is not None:
         return status
+    assert prediction is not None  # _common reports a missing prediction
     if len(prediction.instances) == 0:
         return PanelStatus(NO_DETECTIONS, "No detections: the prototypes of the image are shown alone.")
     if not 0 <= index < len(prediction.instances):

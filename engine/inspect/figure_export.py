@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -20,6 +21,12 @@ from engine.inspect.prototype_inspection import CoefficientComparison, Detection
 from engine.inspect.roi_inspection import FeatureView, RoIInspection
 
 FORMAT_VERSION = 1
+
+
+@overload
+def plain(value: dict) -> dict: ...
+@overload
+def plain(value: object) -> object: ...
 
 
 def plain(value: object) -> object:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import torch
@@ -261,7 +262,7 @@ def compose_detection(
     if maps.shape != (k, *trace.proto_size):
         raise ValueError(f"prototype_maps must be (k, Hp, Wp) = {(k, *trace.proto_size)}, got {maps.shape}")
     rows, cols = crop_ranges(torch.from_numpy(trace.boxes_rel[det_index : det_index + 1]), *trace.proto_size)
-    mask = stages["mask"]
+    mask = cast(CroppedMask, stages["mask"])  # image_mask=True: the thresholded image mask
     changed = _xor_count(mask, reference_mask) if reference_mask is not None else None
     return DetectionComposition(
         det_index=det_index,

@@ -14,6 +14,7 @@ cell ``(r, c)`` is centred on the feature point ``(x=c, y=r)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,9 +58,15 @@ def _ratio(value: int) -> int:
     return int(value) if int(value) > 0 else 0
 
 
+def _pair(values: Sequence[int]) -> tuple[int, int]:
+    """(height, width) as a tuple, whatever sequence holds it."""
+    first, second = values
+    return first, second
+
+
 def model_settings(pooler: PoolerSettings) -> RoISettings:
     """The settings the model itself pools with (torchvision's MultiScaleRoIAlign)."""
-    return RoISettings(tuple(pooler.output_size), _ratio(pooler.sampling_ratio), bool(pooler.aligned))
+    return RoISettings(_pair(pooler.output_size), _ratio(pooler.sampling_ratio), bool(pooler.aligned))
 
 
 # --------------------------------------------------------------------------------------------
@@ -697,8 +704,8 @@ def inspect_roi(
         roi_network=roi64,
         roi_image=roi64 * inv,
         scale=(float(sy), float(sx)),
-        image_size=tuple(trace.original_size),
-        network_size=tuple(trace.network_size),
+        image_size=_pair(trace.original_size),
+        network_size=_pair(trace.network_size),
         level=level,
         trace_level=int(trace_level),
         settings=settings,

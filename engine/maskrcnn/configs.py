@@ -95,7 +95,7 @@ def get_config(name: str | None) -> MaskRCNNConfig:
     return CONFIGS[name]
 
 
-def _freeze_like_torchvision(model: nn.Module, trainable_layers: int) -> None:
+def _freeze_like_torchvision(model: MaskRCNN, trainable_layers: int) -> None:
     """The same requires_grad pattern as torchvision's ``_resnet_fpn_extractor``."""
     layers = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
     if trainable_layers == 5:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.transform import resize_boxes
 
 from engine.classes import COCO_CLASSES, is_coco_classes
@@ -32,10 +33,11 @@ DEFAULT_SCORE_THRESH = 0.5
 
 class MaskRCNNSegmenter(Segmenter):
     architecture = "maskrcnn"
+    model: MaskRCNN  # narrows Segmenter.model (torchvision's class: untyped)
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: MaskRCNN,
         config_name: str,
         class_names: list[str],
         device: torch.device | str = "cpu",
@@ -152,7 +154,7 @@ def create(
     score_thresh: float | None = None,
     min_size: int | None = None,
     max_size: int | None = None,
-) -> MaskRCNNSegmenter:
+) -> Segmenter:  # a .safetensors of ours may hold either architecture
     """Build a Mask R-CNN segmenter.
 
     ``weights``: None = torchvision's COCO weights (ResNet-50 configs; from torch's cache, downloaded
@@ -206,7 +208,7 @@ def _from_state(
     reinit = file_classes is not None and file_classes != len(names) + 1
     model = build_model(cfg, len(names) + 1, *size)
     W.load_into_model(model, state, source, cfg, reinit_heads=reinit)
-    if reinit:
+    if reinit and file_classes is not None:  # reinit implies a known head size
         W.warn_heads_reinitialised(source, file_classes, names)
     seg = MaskRCNNSegmenter(model, cfg.name, names, device, thresh)
     seg.weights_source = source + (" (heads re-initialised)" if reinit else "")

@@ -133,9 +133,10 @@ def _levels(pooler: MultiScaleRoIAlign, boxes: Tensor) -> Tensor:
 
 def pooler_settings(pooler: MultiScaleRoIAlign) -> PoolerSettings:
     mapper = pooler.map_levels
+    out_h, out_w = pooler.output_size  # torchvision stores it as a pair
     return PoolerSettings(
         featmap_names=list(pooler.featmap_names),
-        output_size=tuple(int(s) for s in pooler.output_size),
+        output_size=(int(out_h), int(out_w)),
         sampling_ratio=int(pooler.sampling_ratio),
         aligned=False,  # torchvision.ops.poolers._multiscale_roi_align leaves roi_align's default
         scales=[float(s) for s in pooler.scales],

@@ -9,6 +9,10 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @dataclass
@@ -82,7 +86,7 @@ class TqdmProgress:
     """A tqdm bar over the iterations with the loss, lr and throughput; eval/checkpoint lines below."""
 
     def __init__(self, disable: bool = False) -> None:
-        self.bar = None
+        self.bar: tqdm | None = None
         self.disable = disable
 
     def __call__(self, event: TrainEvent) -> None:

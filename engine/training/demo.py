@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,8 +27,9 @@ from engine.synthetic import DEMO_CLASSES, write_coco_dataset
 from engine.training.callbacks import Callback
 from engine.training.data import load_coco_source
 from engine.training.trainer import TrainConfig, Trainer, TrainResult, seed_everything
+from resources import MODELS, resource_path
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+DEMO_DIR = resource_path(MODELS)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ def build_demo_segmenter(recipe: DemoRecipe, device: str | None = None) -> Segme
     if recipe.architecture == "maskrcnn":
         from engine.maskrcnn import create
 
-        seg = create(recipe.config, "random", device, names, min_size=recipe.input_size, max_size=recipe.input_size)
+        seg: Segmenter = create(
+            recipe.config, "random", device, names, min_size=recipe.input_size, max_size=recipe.input_size
+        )
         return apply_training_sampling(seg, recipe)
     if recipe.architecture == "yolact":
         from engine.yolact.config import _scaled, get_config
@@ -139,7 +143,7 @@ def apply_training_sampling(seg: Segmenter, recipe: DemoRecipe = RECIPES["maskrc
     """Fewer proposals and sampled RoIs per image during training (Mask R-CNN only; inference
     settings untouched): the CPU steps get much cheaper on images with a few objects."""
     if seg.architecture == "maskrcnn":
-        m = seg.model
+        m: Any = seg.model  # torchvision's MaskRCNN (untyped)
         m.rpn._pre_nms_top_n["training"] = recipe.rpn_pre_nms_train
         m.rpn._post_nms_top_n["training"] = recipe.rpn_post_nms_train
         m.roi_heads.fg_bg_sampler.batch_size_per_image = recipe.roi_batch_per_image
@@ -172,7 +176,7 @@ def train_demo_model(
     if quick_iters:
         cfg = dataclasses.replace(cfg, epochs=1, max_iters=quick_iters, val_fraction=0.2, warmup_iters=1)
     own_tmp = work_dir is None
-    work = Path(tempfile.mkdtemp(prefix=f"maskscope_demo_{architecture}_")) if own_tmp else Path(work_dir)
+    work = Path(tempfile.mkdtemp(prefix=f"maskscope_demo_{architecture}_")) if work_dir is None else Path(work_dir)
     try:
         data_json = write_coco_dataset(work / "data", n_images, recipe.image_size, DEMO_CLASSES, seed=recipe.data_seed)
         source = load_coco_source(data_json)
@@ -256,7 +260,7 @@ def continue_demo_model(
     seg = apply_training_sampling(load_segmenter(path, device=device), recipe)
     cfg = dataclasses.replace(recipe.train, epochs=epochs, lr=recipe.train.lr * lr_factor, warmup_iters=20)
     own_tmp = work_dir is None
-    work = Path(tempfile.mkdtemp(prefix=f"maskscope_demo_more_{architecture}_")) if own_tmp else Path(work_dir)
+    work = Path(tempfile.mkdtemp(prefix=f"maskscope_demo_more_{architecture}_")) if work_dir is None else Path(work_dir)
     try:
         data_json = write_coco_dataset(work / "data", recipe.train_images, recipe.image_size, DEMO_CLASSES,
                                        seed=recipe.data_seed)  # fmt: skip

@@ -11,6 +11,7 @@ import contextlib
 import io
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -86,7 +87,10 @@ def evaluate_segmenter(
     name_to_cat = dict(zip(source.classes, source.category_ids, strict=True))
     model_cat = [name_to_cat.get(name) for name in segmenter.class_names]
 
-    images, gt_anns, segm_res, bbox_res = [], [], [], []
+    images: list[dict[str, Any]] = []
+    gt_anns: list[dict[str, Any]] = []
+    segm_res: list[dict[str, Any]] = []
+    bbox_res: list[dict[str, Any]] = []
     old_thresh = segmenter.score_thresh
     segmenter.score_thresh = score_thresh  # low threshold: AP integrates over the score ranking
     try:

@@ -235,7 +235,7 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
     """Train as ``job`` says, reporting on ``channel``. Returns the exit code (0: done or cancelled)."""
     import torch
 
-    from engine.training.callbacks import CancelFileWatcher
+    from engine.training.callbacks import Callback, CancelFileWatcher
     from engine.training.data import Cancelled, load_data
     from engine.training.setup import build_for_training
     from engine.training.trainer import Trainer, seed_everything
@@ -252,7 +252,7 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
     seed_everything(int(job.train.get("seed", 0)))  # seeded initialisation of new class heads
     segmenter = build_for_training(source.classes, job.architecture, job.config, job.weights, device)
     config = _train_config(job, segmenter.architecture)
-    callbacks = [ProtocolCallback(channel)]
+    callbacks: list[Callback] = [ProtocolCallback(channel)]
     if job.cancel_file:
         callbacks.insert(0, CancelFileWatcher(job.cancel_file, cancel))
     run_info = {"command": "gui", "data": str(job.project or job.coco)}

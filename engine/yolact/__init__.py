@@ -14,6 +14,7 @@ import torch
 from engine.classes import COCO_CLASSES
 from engine.device import pick_device
 from engine.errors import WeightsError
+from engine.segmenter import Segmenter
 from engine.yolact.config import CONFIGS, DEFAULT_CONFIG, YolactConfig, get_config
 from engine.yolact.model import Yolact
 from engine.yolact.segmenter import DEFAULT_SCORE_THRESH, YolactSegmenter
@@ -65,7 +66,7 @@ def create(
     device: str | None = None,
     class_names: list[str] | None = None,
     score_thresh: float | None = None,
-) -> YolactSegmenter:
+) -> Segmenter:  # a .safetensors of ours may hold either architecture
     """Build a YOLACT segmenter.
 
     ``weights``: None -> the config's official file from ``weights_dir()``; ``"random"`` -> random

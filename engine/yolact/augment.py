@@ -57,7 +57,7 @@ def _contrast(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _hsv_steps(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Saturation x U(0.5, 1.5) and hue +-18 degrees, each with p 0.5, in float HSV."""
-    hsv = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_BGR2HSV)
+    hsv: np.ndarray = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_BGR2HSV)
     if _coin(rng):
         hsv[:, :, 1] *= np.float32(rng.uniform(0.5, 1.5))
     if _coin(rng):
@@ -254,7 +254,7 @@ class BaseTransform:
 def to_network(s: Sample) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
     """A normalised sample -> (image tensor [3, S, S], target dict for engine.yolact.loss)."""
     image = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
-    target = {
+    target: dict[str, torch.Tensor | int] = {
         "boxes": torch.from_numpy(np.ascontiguousarray(s.boxes, dtype=np.float32)),
         "labels": torch.from_numpy(np.ascontiguousarray(s.labels, dtype=np.int64)),
         "masks": torch.from_numpy(np.ascontiguousarray(s.masks, dtype=np.float32)),

@@ -56,7 +56,8 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-BLOCKS = {"bottleneck": Bottleneck, "basic": BasicBlock}
+Block = type[Bottleneck] | type[BasicBlock]
+BLOCKS: dict[str, Block] = {"bottleneck": Bottleneck, "basic": BasicBlock}
 
 
 class ResNetBackbone(nn.Module):
@@ -75,7 +76,7 @@ class ResNetBackbone(nn.Module):
         for i, count in enumerate(layers):
             self._make_layer(block_cls, width * 2**i, count, stride=1 if i == 0 else 2)
 
-    def _make_layer(self, block_cls: type[nn.Module], planes: int, blocks: int, stride: int) -> None:
+    def _make_layer(self, block_cls: Block, planes: int, blocks: int, stride: int) -> None:
         downsample = None
         out_ch = planes * block_cls.expansion
         if stride != 1 or self.inplanes != out_ch:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -72,7 +73,7 @@ class YolactConfig:
     @staticmethod
     def from_dict(data: dict) -> YolactConfig:
         names = {f.name for f in dataclasses.fields(YolactConfig)}
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
         return YolactConfig(**kwargs)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +29,9 @@ def split_crowds(target: Mapping[str, torch.Tensor | int]) -> tuple[torch.Tensor
 
     Crowds sit at the end of the lists (spec section 12); their count is ``num_crowds``.
     """
-    boxes = target["boxes"]
-    labels = target["labels"]
-    masks = target["masks"]
+    boxes = cast(torch.Tensor, target["boxes"])
+    labels = cast(torch.Tensor, target["labels"])
+    masks = cast(torch.Tensor, target["masks"])
     num_crowds = int(target.get("num_crowds", 0))
     keep = boxes.shape[0] - num_crowds
     return boxes[:keep], labels[:keep], masks[:keep], boxes[keep:]

@@ -214,6 +214,6 @@ def instance_masks(assembled: AssembledMasks, image_size: tuple[int, int]) -> li
         return []
     if official_kernel_is_channels_last(n, image_size[0], image_size[1], cropped.device):
         full = F.interpolate(cropped[None], image_size, mode="bilinear", align_corners=False)[0].gt(0.5)
-        full = full.cpu().numpy()
-        return [CroppedMask.from_full(full[i]) for i in range(n)]
+        bits = full.cpu().numpy()
+        return [CroppedMask.from_full(bits[i]) for i in range(n)]
     return [upsample_mask(cropped[i], assembled.crop_rows[i], assembled.crop_cols[i], image_size) for i in range(n)]

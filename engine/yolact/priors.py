@@ -29,9 +29,9 @@ def _level_priors(
     out[..., 1] = ys[:, None, None]
     out[..., 2] = sides[None, None, :]
     out[..., 3] = sides[None, None, :]  # use_square_anchors: h = w (the "backward-compat bug")
-    out = out.reshape(-1, 4).astype(np.float32)
-    out.flags.writeable = False
-    return out
+    priors = out.reshape(-1, 4).astype(np.float32)
+    priors.flags.writeable = False
+    return priors
 
 
 def make_priors(

@@ -23,6 +23,7 @@ DEFAULT_SCORE_THRESH = 0.15
 
 class YolactSegmenter(Segmenter):
     architecture = "yolact"
+    model: Yolact  # narrows Segmenter.model
 
     def __init__(
         self,
@@ -90,7 +91,8 @@ class YolactSegmenter(Segmenter):
         """Network input [B, 3, S, S] and the loss targets (relative boxes, crowds last with label
         -1, masks resized to S x S as floats) from 0..1 RGB images and pixel-space targets."""
         size = self.cfg.max_size
-        batch, converted = [], []
+        batch: list[torch.Tensor] = []
+        converted: list[dict[str, torch.Tensor | int]] = []
         for image, target in zip(images, targets, strict=True):
             _, h, w = image.shape
             batch.append(normalize_batch(image[None].to(self.device, torch.float32) * 255.0, self.cfg)[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -16,6 +17,9 @@ from torch import nn
 from engine.errors import WeightsError
 from engine.torch_weights import read_state_dict
 from engine.yolact.config import YolactConfig, config_from_checkpoint_name, config_from_state_dict
+
+if TYPE_CHECKING:
+    from engine.yolact.model import Yolact
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ def load_official(model: nn.Module, path: str | Path) -> list[str]:
 _TV_LAYER = re.compile(r"^layer(\d+)\.")
 
 
-def load_imagenet_backbone(model: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
+def load_imagenet_backbone(model: Yolact, path: str | Path) -> tuple[list[str], list[str]]:
     """Initialise ``model.backbone`` from a torchvision-named ImageNet ResNet (``layerN.`` ->
     ``layers.{N-1}.``), strict=False like the official code; ``fc`` is ignored.
 
