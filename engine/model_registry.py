@@ -254,9 +254,9 @@ def download_model(
     entry's (a mirror). Returns the installed path."""
     if not entry.downloadable:
         raise MaskScopeError(f"{entry.label} cannot be downloaded automatically. {how_to_get(entry)}")
-    return download(
-        url or entry.url, install_path(entry), sha256_prefix=entry.sha256_prefix, progress=progress, cancel=cancel
-    )
+    source = url or entry.url
+    assert source is not None  # downloadable entries have a URL
+    return download(source, install_path(entry), sha256_prefix=entry.sha256_prefix, progress=progress, cancel=cancel)
 
 
 def verify_weights(entry: ModelEntry, path: str | Path) -> None:

@@ -243,7 +243,7 @@ class ProjectStore:
                 "INSERT INTO images(name, width, height, coco_id, extra) VALUES (?, ?, ?, ?, ?)",
                 (name, w, h, coco_id, json.dumps(extra) if extra else None),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def set_status(self, name: str, status: str) -> None:
         if status not in STATUSES:
@@ -453,7 +453,7 @@ class ProjectStore:
                 "INSERT INTO runs(model, weights, weights_sha256, settings, created) VALUES (?, ?, ?, ?, ?)",
                 (model, weights, weights_sha256, json.dumps(settings), created),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def runs(self) -> list[RunRow]:
         rows = self._q("SELECT id, model, weights, weights_sha256, settings, created FROM runs ORDER BY id")
@@ -478,7 +478,7 @@ class ProjectStore:
                     (run_id, image_id, k, int(inst.label), float(inst.score),
                      json.dumps([round(float(v), 3) for v in inst.box]), x, y, w, h, rle),
                 )  # fmt: skip
-                ids.append(int(cur.lastrowid))
+                ids.append(_rowid(cur))
             self._touch_status(c, image_id, "predicted")
         return ids
 
@@ -518,7 +518,7 @@ class ProjectStore:
                 "INSERT INTO training_runs(created, model, config) VALUES (?, ?, ?)",
                 (time.strftime("%Y-%m-%d %H:%M:%S"), model, json.dumps(config)),
             )
-            return int(cur.lastrowid)
+            return _rowid(cur)
 
     def finish_training_run(self, run_id: int, status: str, metrics: dict, weights: str = "") -> None:
         with self.transaction() as c:
@@ -534,3 +534,9 @@ class ProjectStore:
              "status": s}
             for i, t, m, c, me, w, s in rows
         ]  # fmt: skip
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row just inserted (always set after an INSERT)."""
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
