@@ -272,3 +272,17 @@ def test_training_frees_the_cache(seg):
     seg.losses([tensor], [target])
     seg.model.eval()
     assert not seg.prompt_cache
+
+
+def test_predict_leaves_its_features_for_the_prompts():
+    seg = small_segmenter()
+    image = image_of((150, 190))
+    calls = []
+    hook = seg.model.backbone.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        seg.predict(image)
+        seg.segment_box(image, [10, 10, 90, 90])
+        seg.segment_point(image, 50, 50)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and seg.prompt_cache.misses == 0

@@ -212,3 +212,17 @@ def test_bad_points_and_labels_raise_clear_errors(seg):
         seg.segment_box(image, [10, 10, 50, 50], label=4)
     forced = seg.segment_box(image, [10, 10, 50, 50], label=3)
     assert forced.label == 3
+
+
+def test_predict_leaves_its_outputs_for_the_prompts():
+    seg = detecting_segmenter()
+    image = image_of(96, 128)
+    calls = []
+    hook = seg.model.backbone.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        seg.predict(image)
+        seg.segment_box(image, [10, 10, 90, 90])
+        seg.segment_point(image, 50, 40)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and seg.prompt_cache.misses == 0

@@ -24,6 +24,7 @@ from engine.maskrcnn.configs import MaskRCNNConfig, build_model, get_config
 from engine.maskrcnn.paste import paste_masks_cropped
 from engine.maskrcnn.steps import Capture, Detections, pooler_settings, run
 from engine.maskrcnn.trace import DetectionTrace, MaskRCNNTrace
+from engine.prompts import image_key
 from engine.segmenter import Instance, Prediction, Segmenter
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class MaskRCNNSegmenter(Segmenter):
         tensor = self._tensor(image)
         self.model.roi_heads.score_thresh = self.score_thresh
         det, cap = run(self.model, tensor, capture=trace)
+        # Prompts on this image start from these features (one image kept, see engine.prompts).
+        feats = P.ImageFeatures((height, width), det.network_size, det.padded_size, dict(det.features))
+        self.prompt_cache.put(image_key(image), feats)
         boxes = resize_boxes(det.boxes, det.network_size, (height, width))
         masks = paste_masks_cropped(det.mask_probs, boxes, (height, width))
         boxes_np = boxes.cpu().numpy().astype(np.float32)

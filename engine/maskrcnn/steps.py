@@ -34,6 +34,8 @@ class Detections:
     labels: Tensor  # (M,) int64, 0 = background never appears
     mask_probs: Tensor  # (M, 1, 28, 28) probabilities for each detection's label
     network_size: tuple[int, int]  # (h, w) after resize, before padding
+    padded_size: tuple[int, int] = (0, 0)  # (h, w) of the batched tensor
+    features: dict[str, Tensor] | None = None  # the FPN output (prompts reuse it)
 
 
 @dataclass
@@ -60,7 +62,8 @@ def run(model: MaskRCNN, image: Tensor, capture: bool = False) -> tuple[Detectio
         proposals, _ = model.rpn(images, features)
         result, _ = model.roi_heads(features, proposals, images.image_sizes)
         r = result[0]
-        return Detections(r["boxes"], r["scores"], r["labels"], r["masks"], network_size), None
+        padded = tuple(images.tensors.shape[-2:])
+        return Detections(r["boxes"], r["scores"], r["labels"], r["masks"], network_size, padded, features), None
 
     proposals, objectness = rpn_proposals(model, images, features)
     heads = model.roi_heads
@@ -86,7 +89,8 @@ def run(model: MaskRCNN, image: Tensor, capture: bool = False) -> tuple[Detectio
         box_levels=pooled_levels(heads.box_roi_pool, proposals[src]),
         mask_levels=pooled_levels(heads.mask_roi_pool, boxes),
     )
-    return Detections(boxes, scores, labels, mask_probs, network_size), cap
+    det = Detections(boxes, scores, labels, mask_probs, network_size, cap.padded_size, cap.features)
+    return det, cap
 
 
 def rpn_proposals(model: MaskRCNN, images, features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:

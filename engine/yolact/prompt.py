@@ -62,9 +62,13 @@ class YolactFeatures:
 
 def compute_features(model: Yolact, x: Tensor, image_size: tuple[int, int]) -> YolactFeatures:
     """Network outputs for one preprocessed image ``x`` [1, 3, S, S]."""
-    raw = model.forward_raw(x, with_segm=False)
-    conf = F.softmax(raw["conf"], dim=-1)  # as Yolact.detect: over all classes, background included
-    return YolactFeatures(image_size, raw["proto"][0], decode(raw["loc"][0], raw["priors"]), conf[0], raw["mask"][0])
+    return features_from_raw(model.forward_raw(x, with_segm=False), image_size)
+
+
+def features_from_raw(raw: dict[str, Tensor], image_size: tuple[int, int]) -> YolactFeatures:
+    """What prompts keep of ``Yolact.forward_raw``'s output for one image."""
+    conf = F.softmax(raw["conf"][0], dim=-1)  # as Yolact.detect: over all classes, background included
+    return YolactFeatures(image_size, raw["proto"][0], decode(raw["loc"][0], raw["priors"]), conf, raw["mask"][0])
 
 
 def relative_box(box: np.ndarray, image_size: tuple[int, int]) -> Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.prompts import image_key
 from engine.segmenter import Instance, Prediction, Segmenter
 from engine.yolact import prompt as P
 from engine.yolact.config import YolactConfig
@@ -58,6 +59,8 @@ class YolactSegmenter(Segmenter):
         cfg = self.cfg
         x = preprocess_rgb(image, cfg, self.device)
         raw = self.model.forward_raw(x, with_segm=False)
+        # Prompts on this image start from these outputs (one image kept, see engine.prompts).
+        self.prompt_cache.put(image_key(image), P.features_from_raw(raw, (h, w)))
         det = filter_by_score(self.model.detect(raw)[0], self.score_thresh)
         instances: list[Instance] = []
         assembled = boxes_abs = None
