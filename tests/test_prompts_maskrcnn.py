@@ -145,12 +145,11 @@ def test_point_candidates_reach_below_the_score_threshold():
     assert below > 0
 
 
-def test_point_on_empty_background_can_return_nothing(seg):
+def test_point_candidates_on_a_blank_image_still_cover_the_point(seg):
     flat = np.full((150, 190, 3), 127, np.uint8)
-    seg.score_thresh, old = 0.3, seg.score_thresh
-    for inst in seg.segment_point(flat, 3, 3):
-        assert covers(inst.mask, 3, 3)
-    seg.score_thresh = old
+    for x, y in ((3, 3), (95, 75), (189, 149)):
+        for inst in seg.segment_point(flat, x, y):
+            assert covers(inst.mask, x, y)
 
 
 def test_feature_cache_holds_one_image_and_is_thread_safe():

@@ -13,9 +13,13 @@ the prior whose decoded box best overlaps the user box:
 - ``"iou_conf"``: the highest IoU x best-class confidence. Prefers confident priors, whose
   coefficients may be better, at the price of a looser box fit.
 
-bench/bench_prompts.py compares the two. Then the official assembly: prototypes x coefficients,
-sigmoid, crop to the *user* box (+1 prototype pixel, as ``boxes.crop``), bilinear resize to the
-image, ``> 0.5`` (engine.yolact.postprocess, the same code as ``predict``).
+bench/bench_prompts.py compares the two: on the demo model (100 held-out images, 246 objects) they
+are within noise of each other (box-prompt NoC@90 2.32 for "iou", 2.28 for "iou_conf"; first mask
+IoU 0.837 both), so the default stays the rule that keeps detections exact.
+
+Then the official assembly: prototypes x coefficients, sigmoid, crop to the *user* box (+1
+prototype pixel, as ``boxes.crop``), bilinear resize to the image, ``> 0.5``
+(engine.yolact.postprocess, the same code as ``predict``).
 
 A point prompt ranks the priors before NMS that pass Detect's confidence gate
 (``nms_conf_thresh``) and whose decoded box contains the point, best class score first, assembles
