@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from engine.classes import category_ids_for
+from engine.errors import PromptError
 from engine.masks import CroppedMask
 from engine.prompts import MAX_POINT_CANDIDATES, PromptCache, check_box, check_label, check_point, image_key
 
@@ -126,6 +127,8 @@ class Segmenter(ABC):
         """
         _check_image(image, "segment_point()")
         px, py = check_point(x, y, image.shape[:2])
+        if int(max_candidates) < 1:
+            raise PromptError(f"max_candidates must be at least 1, got {max_candidates}.")
         with self.prompt_cache.lock, self._eval_mode():
             return self._point_prompt(image, image_key(image), px, py, int(max_candidates))
 
@@ -155,15 +158,15 @@ class Segmenter(ABC):
         finally:
             self.model.train(was_training)
 
-    @abstractmethod
     def _box_instance(
         self, image: np.ndarray, key: tuple, box: np.ndarray, label: int | None, trace: bool
     ) -> tuple[Instance, Any]:
         """One instance for a checked, clipped float64 box, and its trace when asked for."""
+        raise PromptError(f"{self.describe()} cannot segment a box prompt.")
 
-    @abstractmethod
     def _point_prompt(self, image: np.ndarray, key: tuple, x: float, y: float, max_candidates: int) -> list[Instance]:
         """Candidates covering (x, y) for a checked point."""
+        raise PromptError(f"{self.describe()} cannot segment a point prompt.")
 
     # --- training --------------------------------------------------------------------------
     @abstractmethod

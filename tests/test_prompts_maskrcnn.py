@@ -285,3 +285,25 @@ def test_predict_leaves_its_features_for_the_prompts():
     finally:
         hook.remove()
     assert len(calls) == 1 and seg.prompt_cache.misses == 0
+
+
+def test_a_segmenter_without_prompt_support_says_so(seg):
+    from engine.segmenter import Prediction, Segmenter
+
+    class PredictOnly(Segmenter):
+        architecture = "predict-only"
+
+        def _predict(self, image, trace):
+            return Prediction(image.shape[:2], [], self.class_names)
+
+        def losses(self, images, targets):
+            return {}
+
+    other = PredictOnly(torch.nn.Linear(1, 1), "none", CLASSES)
+    image = image_of((40, 50))
+    with pytest.raises(PromptError, match="cannot segment a box prompt"):
+        other.segment_box(image, [1, 1, 20, 20])
+    with pytest.raises(PromptError, match="cannot segment a point prompt"):
+        other.segment_point(image, 5, 5)
+    with pytest.raises(PromptError, match="max_candidates"):
+        seg.segment_point(image_of((150, 190)), 5, 5, max_candidates=0)
