@@ -21,3 +21,7 @@ class AnnotationError(MaskScopeError):
 
 class DataError(MaskScopeError):
     """A dataset is empty or invalid for training/evaluation."""
+
+
+class PromptError(MaskScopeError):
+    """A box or point prompt cannot be used (degenerate, outside the image, no model loaded)."""

@@ -19,11 +19,13 @@ from torchvision.models.detection.transform import resize_boxes
 from engine.classes import COCO_CLASSES, is_coco_classes
 from engine.device import pick_device
 from engine.errors import WeightsError
+from engine.maskrcnn import prompt as P
 from engine.maskrcnn import weights as W
 from engine.maskrcnn.configs import MaskRCNNConfig, build_model, get_config
 from engine.maskrcnn.paste import paste_masks_cropped
 from engine.maskrcnn.steps import Capture, Detections, pooler_settings, run
 from engine.maskrcnn.trace import DetectionTrace, MaskRCNNTrace
+from engine.prompts import image_key
 from engine.segmenter import Instance, Prediction, Segmenter
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,18 @@ class MaskRCNNSegmenter(Segmenter):
         self.extra_metadata = {"min_size": int(transform.min_size[-1]), "max_size": int(transform.max_size)}
 
     # --- inference -------------------------------------------------------------------------
+    def _tensor(self, image: np.ndarray) -> torch.Tensor:
+        pixels = np.require(image, requirements=["W"])  # torch warns on read-only arrays; copy those
+        return torch.from_numpy(pixels).to(self.device).permute(2, 0, 1).float().div_(255.0)
+
     def _predict(self, image: np.ndarray, trace: bool) -> Prediction:
         height, width = image.shape[:2]
-        pixels = np.require(image, requirements=["W"])  # torch warns on read-only arrays; copy those
-        tensor = torch.from_numpy(pixels).to(self.device).permute(2, 0, 1).float().div_(255.0)
+        tensor = self._tensor(image)
         self.model.roi_heads.score_thresh = self.score_thresh
         det, cap = run(self.model, tensor, capture=trace)
+        # Prompts on this image start from these features (one image kept, see engine.prompts).
+        feats = P.ImageFeatures((height, width), det.network_size, det.padded_size, dict(det.features))
+        self.prompt_cache.put(image_key(image), feats)
         boxes = resize_boxes(det.boxes, det.network_size, (height, width))
         masks = paste_masks_cropped(det.mask_probs, boxes, (height, width))
         boxes_np = boxes.cpu().numpy().astype(np.float32)
@@ -119,12 +127,38 @@ class MaskRCNNSegmenter(Segmenter):
             detections=detections,
         )
 
+    # --- prompts (engine.maskrcnn.prompt) ---------------------------------------------------
+    def _features(self, image: np.ndarray, key: tuple) -> P.ImageFeatures:
+        return self.prompt_cache.get(key, lambda: P.compute_features(self.model, self._tensor(image)))
+
+    def _box_instance(
+        self, image: np.ndarray, key: tuple, box: np.ndarray, label: int | None, trace: bool
+    ) -> tuple[Instance, MaskRCNNTrace | None]:
+        feats = self._features(image, key)
+        box_original = torch.tensor(box[None], dtype=torch.float32, device=self.device)
+        tv_label = None if label is None else label + 1
+        result = P.run_box(self.model, feats, feats.to_network(box_original), tv_label)
+        mask = paste_masks_cropped(result.mask_probs, box_original, feats.original_size)[0]
+        instance = Instance(
+            label=result.label - 1,
+            score=float(result.class_probs[result.label]),
+            box=box_original[0].cpu().numpy(),
+            mask=mask,
+        )
+        return instance, (P.box_trace(self.model, feats, result) if trace else None)
+
+    def _point_prompt(self, image: np.ndarray, key: tuple, x: float, y: float, max_candidates: int) -> list[Instance]:
+        feats = self._features(image, key)
+        found = P.point_candidates(self.model, feats, x, y, self.score_thresh, max_candidates)
+        return [Instance(label=c.label, score=c.score, box=c.box_original, mask=c.mask) for c in found]
+
     # --- training --------------------------------------------------------------------------
     def losses(self, images: list[torch.Tensor], targets: list[dict]) -> dict[str, torch.Tensor]:
         """torchvision's loss dict; our labels are shifted by one (0 is background there).
 
         Crowd instances (``iscrowd`` 1) are left out: torchvision's heads have no ignore regions.
         """
+        self.clear_prompt_cache()  # the weights are about to change: cached features go stale
         self.model.train()
         tv_targets = []
         for t in targets:

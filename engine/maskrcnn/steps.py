@@ -34,6 +34,8 @@ class Detections:
     labels: Tensor  # (M,) int64, 0 = background never appears
     mask_probs: Tensor  # (M, 1, 28, 28) probabilities for each detection's label
     network_size: tuple[int, int]  # (h, w) after resize, before padding
+    padded_size: tuple[int, int] = (0, 0)  # (h, w) of the batched tensor
+    features: dict[str, Tensor] | None = None  # the FPN output (prompts reuse it)
 
 
 @dataclass
@@ -60,14 +62,17 @@ def run(model: MaskRCNN, image: Tensor, capture: bool = False) -> tuple[Detectio
         proposals, _ = model.rpn(images, features)
         result, _ = model.roi_heads(features, proposals, images.image_sizes)
         r = result[0]
-        return Detections(r["boxes"], r["scores"], r["labels"], r["masks"], network_size), None
+        padded = tuple(images.tensors.shape[-2:])
+        return Detections(r["boxes"], r["scores"], r["labels"], r["masks"], network_size, padded, features), None
 
-    proposals, objectness = _rpn(model, images, features)
+    proposals, objectness = rpn_proposals(model, images, features)
     heads = model.roi_heads
     box_features = heads.box_roi_pool(features, [proposals], images.image_sizes)
     box_features = heads.box_head(box_features)
     class_logits, box_regression = heads.box_predictor(box_features)
-    boxes, scores, labels, src, class_probs = _select(heads, class_logits, box_regression, proposals, network_size)
+    boxes, scores, labels, src, class_probs = select_detections(
+        heads, class_logits, box_regression, proposals, network_size
+    )
 
     mask_features = heads.mask_roi_pool(features, [boxes], images.image_sizes)
     mask_features = heads.mask_head(mask_features)
@@ -81,13 +86,14 @@ def run(model: MaskRCNN, image: Tensor, capture: bool = False) -> tuple[Detectio
         proposal_objectness=objectness,
         class_probs=class_probs,
         proposal_index=src,
-        box_levels=_levels(heads.box_roi_pool, proposals[src]),
-        mask_levels=_levels(heads.mask_roi_pool, boxes),
+        box_levels=pooled_levels(heads.box_roi_pool, proposals[src]),
+        mask_levels=pooled_levels(heads.mask_roi_pool, boxes),
     )
-    return Detections(boxes, scores, labels, mask_probs, network_size), cap
+    det = Detections(boxes, scores, labels, mask_probs, network_size, cap.padded_size, cap.features)
+    return det, cap
 
 
-def _rpn(model: MaskRCNN, images, features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+def rpn_proposals(model: MaskRCNN, images, features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     """RegionProposalNetwork.forward in eval mode, keeping the objectness of the kept proposals."""
     rpn = model.rpn
     feats = list(features.values())
@@ -100,8 +106,22 @@ def _rpn(model: MaskRCNN, images, features: dict[str, Tensor]) -> tuple[Tensor, 
     return boxes[0], scores[0]
 
 
-def _select(heads, class_logits: Tensor, box_regression: Tensor, proposals: Tensor, image_shape):
-    """RoIHeads.postprocess_detections for one image, also returning each detection's proposal."""
+def select_detections(
+    heads,
+    class_logits: Tensor,
+    box_regression: Tensor,
+    proposals: Tensor,
+    image_shape,
+    score_thresh: float | None = None,
+    limit: int | None = None,
+):
+    """RoIHeads.postprocess_detections for one image, also returning each detection's proposal.
+
+    ``score_thresh`` / ``limit`` default to the heads' own ``score_thresh`` / ``detections_per_img``
+    (point prompts look below the threshold with other values).
+    """
+    score_thresh = heads.score_thresh if score_thresh is None else score_thresh
+    limit = heads.detections_per_img if limit is None else limit
     num_classes = class_logits.shape[-1]
     pred_boxes = heads.box_coder.decode(box_regression, [proposals])
     pred_scores = F.softmax(class_logits, -1)
@@ -116,15 +136,15 @@ def _select(heads, class_logits: Tensor, box_regression: Tensor, proposals: Tens
     labels = labels[:, 1:].reshape(-1)
     source = source[:, 1:].reshape(-1)
 
-    inds = torch.where(scores > heads.score_thresh)[0]
+    inds = torch.where(scores > score_thresh)[0]
     boxes, scores, labels, source = boxes[inds], scores[inds], labels[inds], source[inds]
     keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
     boxes, scores, labels, source = boxes[keep], scores[keep], labels[keep], source[keep]
-    keep = box_ops.batched_nms(boxes, scores, labels, heads.nms_thresh)[: heads.detections_per_img]
+    keep = box_ops.batched_nms(boxes, scores, labels, heads.nms_thresh)[:limit]
     return boxes[keep], scores[keep], labels[keep], source[keep], pred_scores
 
 
-def _levels(pooler: MultiScaleRoIAlign, boxes: Tensor) -> Tensor:
+def pooled_levels(pooler: MultiScaleRoIAlign, boxes: Tensor) -> Tensor:
     """Level index per box from the pooler's own LevelMapper (set up by its first forward call)."""
     if len(boxes) == 0:
         return torch.zeros(0, dtype=torch.int64)

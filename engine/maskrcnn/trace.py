@@ -79,6 +79,9 @@ class MaskRCNNTrace:
     mask_pooler: PoolerSettings
     detections: list[DetectionTrace]
     mask_threshold: float = 0.5
+    # True for the trace of a box prompt (Segmenter.trace_box): its one detection is the drawn box,
+    # pooled as is by both branches (proposal_box == box_network, objectness NaN: no RPN proposal).
+    prompt: bool = False
 
     def feature(self, name: str) -> torch.Tensor:
         """One FPN level as (C, h, w), ready for engine.roialign's explain function."""

@@ -10,12 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.prompts import image_key
 from engine.segmenter import Instance, Prediction, Segmenter
+from engine.yolact import prompt as P
 from engine.yolact.config import YolactConfig
 from engine.yolact.model import Yolact
 from engine.yolact.postprocess import absolute_boxes, assemble_masks, filter_by_score, instance_masks
 from engine.yolact.preprocess import normalize_batch, preprocess_rgb
-from engine.yolact.trace import build_trace
+from engine.yolact.trace import PromptPrior, YolactTrace, build_trace
 
 # The official README suggests --score_threshold 0.15 for display (eval.py's own default is 0).
 DEFAULT_SCORE_THRESH = 0.15
@@ -38,6 +40,7 @@ class YolactSegmenter(Segmenter):
             )
         super().__init__(model, model.cfg.name, class_names, device, score_thresh)
         self.extra_metadata = {"yolact_config": model.cfg.to_dict()}
+        self.prior_rule = P.DEFAULT_PRIOR_RULE  # how a box prompt picks its prior (engine.yolact.prompt)
 
     @property
     def cfg(self) -> YolactConfig:
@@ -57,6 +60,8 @@ class YolactSegmenter(Segmenter):
         cfg = self.cfg
         x = preprocess_rgb(image, cfg, self.device)
         raw = self.model.forward_raw(x, with_segm=False)
+        # Prompts on this image start from these outputs (one image kept, see engine.prompts).
+        self.prompt_cache.put(image_key(image), P.features_from_raw(raw, (h, w)))
         det = filter_by_score(self.model.detect(raw)[0], self.score_thresh)
         instances: list[Instance] = []
         assembled = boxes_abs = None
@@ -83,6 +88,47 @@ class YolactSegmenter(Segmenter):
             trace=tr,
             meta={"input_size": (cfg.max_size, cfg.max_size), "nms": self.nms_mode},
         )
+
+    # --- prompts (engine.yolact.prompt) ----------------------------------------------------
+    def _features(self, image: np.ndarray, key: tuple) -> P.YolactFeatures:
+        def compute() -> P.YolactFeatures:
+            return P.compute_features(self.model, preprocess_rgb(image, self.cfg, self.device), image.shape[:2])
+
+        return self.prompt_cache.get(key, compute)
+
+    def _box_instance(
+        self, image: np.ndarray, key: tuple, box: np.ndarray, label: int | None, trace: bool
+    ) -> tuple[Instance, YolactTrace | None]:
+        feats = self._features(image, key)
+        result, assembled = P.run_box(feats, box, label, self.prior_rule)
+        instance = Instance(label=result.label, score=result.score, box=box.astype(np.float32), mask=result.mask)
+        if not trace:
+            return instance, None
+        h, w = feats.image_size
+        det = {
+            "box": result.box_rel,
+            "mask": result.coeffs,
+            "class": torch.tensor([result.label]),
+            "score": torch.tensor([result.score]),
+        }
+        size = (self.cfg.max_size, self.cfg.max_size)
+        tr = build_trace(feats.proto, det, assembled, absolute_boxes(result.box_rel, w, h), size, (h, w))
+        tr.prompt = PromptPrior(
+            result.prior, feats.boxes[result.prior].float().cpu().numpy(), result.iou, self.prior_rule
+        )
+        return instance, tr
+
+    def _point_prompt(self, image: np.ndarray, key: tuple, x: float, y: float, max_candidates: int) -> list[Instance]:
+        feats = self._features(image, key)
+        found = P.point_candidates(feats, x, y, self.cfg.nms_conf_thresh, max_candidates)
+        if not found:
+            return []
+        h, w = feats.image_size
+        boxes = absolute_boxes(torch.from_numpy(np.stack([c.box_rel for c in found])), w, h).numpy()
+        return [
+            Instance(label=c.label, score=c.score, box=boxes[i].astype(np.float32), mask=c.mask)
+            for i, c in enumerate(found)
+        ]
 
     # --- training --------------------------------------------------------------------------
     def prepare_batch(
@@ -118,6 +164,7 @@ class YolactSegmenter(Segmenter):
         """YOLACT's four losses {'B', 'C', 'M', 'S'} (already weighted and normalised; sum them)."""
         from engine.yolact.loss import yolact_losses
 
+        self.clear_prompt_cache()  # the weights are about to change: cached outputs go stale
         cfg = self.cfg
         batch, converted = self.prepare_batch(images, targets)
         preds = self.model.forward_raw(batch, with_segm=True)

@@ -17,6 +17,16 @@ from engine.yolact.boxes import crop, sanitize_coordinates
 from engine.yolact.postprocess import AssembledMasks, crop_ranges, instance_masks
 
 
+@dataclass(frozen=True)
+class PromptPrior:
+    """Where a box prompt's coefficients came from (engine.yolact.prompt)."""
+
+    index: int  # row of the network's prior list
+    box_rel: np.ndarray  # [4] that prior's decoded box, relative x1y1x2y2
+    iou: float  # IoU of that box with the prompt box
+    rule: str  # the selection rule ("iou" or "iou_conf")
+
+
 @dataclass
 class YolactTrace:
     """Index i of every per-detection array is instance i of the ``Prediction``."""
@@ -34,6 +44,9 @@ class YolactTrace:
     sigmoid: np.ndarray  # [N, Hp, Wp] sigmoid(assembled), before the crop
     cropped: np.ndarray  # [N, Hp, Wp] sigmoid, then zero outside the crop box
     nms_mode: str = "fast"
+    # Set for the trace of a box prompt (Segmenter.trace_box): its one "detection" is the prompt box,
+    # with the coefficients of this prior; boxes_rel is the user's box, not the prior's.
+    prompt: PromptPrior | None = None
 
     def __len__(self) -> int:
         return int(self.coefficients.shape[0])
