@@ -83,7 +83,7 @@ def image_key(image: np.ndarray) -> tuple:
     edit an array in place.
     """
     data = np.ascontiguousarray(image)
-    return (data.shape, str(data.dtype), hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest())
+    return (data.shape, str(data.dtype), hashlib.blake2b(data.data.cast("B"), digest_size=16).digest())
 
 
 class PromptCache:

@@ -186,10 +186,13 @@ def point_candidates(
     """Detections, then lower-scoring (proposal, class) pairs, whose masks cover (x, y); best first."""
     ensure_proposals(model, feats)
     heads = model.roi_heads
+    assert feats.class_logits is not None and feats.box_regression is not None and feats.proposals is not None
     args = (heads, feats.class_logits, feats.box_regression, feats.proposals, feats.network_size)
     det_boxes, det_scores, det_labels, det_src, _ = select_detections(*args, score_thresh=score_thresh)
     floor = min(POINT_SCORE_FLOOR, score_thresh)
-    low_boxes, low_scores, low_labels, low_src, _ = select_detections(*args, score_thresh=floor, limit=len(args[3]))
+    low_boxes, low_scores, low_labels, low_src, _ = select_detections(
+        *args, score_thresh=floor, limit=len(feats.proposals)
+    )
     # The low-threshold set repeats the detections; keep each (proposal, class) pair once.
     seen = set(zip(det_src.tolist(), det_labels.tolist(), strict=True))
     extra = torch.tensor(

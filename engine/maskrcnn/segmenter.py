@@ -60,6 +60,7 @@ class MaskRCNNSegmenter(Segmenter):
         self.model.roi_heads.score_thresh = self.score_thresh
         det, cap = run(self.model, tensor, capture=trace)
         # Prompts on this image start from these features (one image kept, see engine.prompts).
+        assert det.features is not None  # run() always returns the FPN output
         feats = P.ImageFeatures((height, width), det.network_size, det.padded_size, dict(det.features))
         self.prompt_cache.put(image_key(image), feats)
         boxes = resize_boxes(det.boxes, det.network_size, (height, width))

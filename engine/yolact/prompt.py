@@ -40,7 +40,7 @@ from engine.masks import CroppedMask
 from engine.prompts import DEDUP_IOU, covers, dedupe
 from engine.yolact.boxes import decode, jaccard
 from engine.yolact.model import Yolact
-from engine.yolact.postprocess import assemble_masks, instance_masks
+from engine.yolact.postprocess import AssembledMasks, assemble_masks, instance_masks
 
 PRIOR_RULES = ("iou", "iou_conf")
 DEFAULT_PRIOR_RULE = "iou"
@@ -110,7 +110,7 @@ class BoxResult:
 
 def run_box(
     feats: YolactFeatures, box: np.ndarray, label: int | None, rule: str = DEFAULT_PRIOR_RULE
-) -> tuple[BoxResult, object]:
+) -> tuple[BoxResult, AssembledMasks]:
     """Mask for a checked pixel box; also returns the assembled stages (for the trace)."""
     box_rel = relative_box(box, feats.image_size).to(feats.proto.device)
     prior, iou = choose_prior(feats, box_rel, rule)
