@@ -31,7 +31,7 @@ from typing import Any
 from engine.annotations import AnnotatedInstance, ClassList, ImageAnnotations, ImportPlan
 from engine.coco_io import ExportStats, build_coco, dumps, export_coco, load_coco
 from engine.errors import AnnotationError, ImageLoadError, MaskScopeError
-from engine.fileio import atomic_write_text
+from engine.fileio import atomic_write_text, remove_stale_temp_files
 
 ANNOTATIONS_NAME = "annotations.json"
 AUTOSAVE_KEY = "maskscope_autosave"
@@ -119,6 +119,7 @@ class Project:
         else:
             raise AnnotationError(f"{path}: no such project folder or annotations file.")
         project = cls(folder, annotations_path, recursive)
+        remove_stale_temp_files(project.annotations_path.parent)  # left by a save that was killed
         source = project.autosave_path if use_autosave else project.annotations_path
         if use_autosave and not source.exists():
             raise AnnotationError(f"{source}: there is no autosave to restore.")

@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from engine.checkpoint import read_header_metadata
 from engine.errors import DataError
 from engine.masks import CroppedMask
 from engine.segmenter import Instance, Prediction, Segmenter
@@ -167,11 +168,15 @@ def test_bad_data_gives_clear_errors(tmp_path, shapes_set):
     with pytest.raises(DataError, match="no annotated images"):
         load_coco_source(empty, shapes_set.parent / "images")
     nocat = tmp_path / "nocat.json"
-    nocat.write_text(json.dumps({**coco, "categories": []}))
+    nocat.write_text(json.dumps({**coco, "categories": [], "annotations": []}))
     with pytest.raises(DataError, match="no categories"):
         load_coco_source(nocat, shapes_set.parent / "images")
     missing = tmp_path / "missing.json"
-    missing.write_text(json.dumps({**coco, "images": coco["images"] + [{"id": 999, "file_name": "gone.png"}]}))
+    missing.write_text(
+        json.dumps(
+            {**coco, "images": coco["images"] + [{"id": 999, "file_name": "gone.png", "width": 64, "height": 64}]}
+        )
+    )
     with pytest.raises(DataError, match="1 image file.*gone.png"):
         load_coco_source(missing, shapes_set.parent / "images")
 
@@ -240,10 +245,11 @@ def test_trainer_learns_checkpoints_and_reports(tmp_path, shapes_set):
     assert names == [
         f"epoch_00{k}.{s}"
         for k in (2, 3)
-        for s in ("json", "safetensors", "train_state.json", "train_state.safetensors")
+        for s in ("json", "safetensors", "train_state.safetensors")
     ]
     assert (run / "epoch_003.train_state.safetensors").is_file() and res.checkpoint == run / "model_final.safetensors"
     meta = json.loads((run / "model_final.json").read_text())
+    assert read_header_metadata(run / "model_final.safetensors") == meta  # the sidecar is only a copy
     assert meta["architecture"] == "tiny" and meta["class_names"] == ["circle", "square"]
     assert meta["epoch"] == 3 and meta["seed"] == 1 and meta["training"]["config"]["batch_size"] == 2
     assert meta["metrics"]["mask"]["AP50"] == res.metrics["mask"]["AP50"]
