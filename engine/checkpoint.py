@@ -67,11 +67,19 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise WeightsError(f"Checkpoint not found: {path}")
     if not path.is_file():
         raise WeightsError(f"{path}: not a regular file (a folder, FIFO, socket or device), not a checkpoint.")
-    meta = read_header_metadata(path)
+    meta = read_checkpoint_metadata(path)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path} is not a valid safetensors file: {exc}") from exc
+    return check_weights(tensors, path), meta
+
+
+def read_checkpoint_metadata(path: str | Path) -> dict:
+    """A checkpoint's metadata without reading its tensors: from the header, or from the JSON
+    sidecar for checkpoints written before it moved there. WeightsError when neither has it."""
+    path = Path(path)
+    meta = read_header_metadata(path)
     source = path
     if meta is None:  # written before the metadata moved into the header
         source = sidecar_path(path)
@@ -83,4 +91,4 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         meta = read_json_file(source, WeightsError)
     if not isinstance(meta, dict) or "architecture" not in meta or "class_names" not in meta:
         raise WeightsError(f"{source} lacks 'architecture' or 'class_names'.")
-    return check_weights(tensors, path), meta
+    return meta

@@ -115,13 +115,13 @@ class TrainJob:
 
     @classmethod
     def read(cls, path: str | Path) -> TrainJob:
+        from engine.jsonio import read_json_file
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise DataError(f"{path}: training job file not found") from exc
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise DataError(f"{path}: not a valid training job file ({exc})") from exc
+        try:  # the shared reader: regular files only, size and depth limits
+            data = read_json_file(path, DataError)
+        except DataError as exc:
+            raise DataError(f"not a valid training job file: {exc}") from exc
         return cls.from_dict(data, str(path))
 
 
