@@ -42,7 +42,7 @@ PROCESS_START = min(_process_start(), _IMPORTED)
 def is_our_temp_name(name: str) -> bool:
     """True for the temp-file names ``atomic_write_bytes`` creates for the files we write."""
     match = _TEMP_NAME.match(name)
-    return bool(match) and match.group("target").endswith(OUR_TARGET_SUFFIXES)
+    return match is not None and match.group("target").endswith(OUR_TARGET_SUFFIXES)
 
 
 def remove_stale_temp_files(folder: str | Path, older_than: float | None = None) -> list[Path]:
