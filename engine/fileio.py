@@ -36,7 +36,10 @@ def _process_start() -> float:
 
 
 _IMPORTED = time.time()
-PROCESS_START = min(_process_start(), _IMPORTED)
+# /proc gives the start in 10 ms ticks and the uptime in 10 ms steps, and file times come from the
+# kernel's coarse clock: allow that much, but never past this import (no temp file of ours is older).
+_CLOCK_SLACK = 0.05
+PROCESS_START = min(_process_start() + _CLOCK_SLACK, _IMPORTED)
 
 
 def is_our_temp_name(name: str) -> bool:
