@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
 
     def open_folder(self, folder: str) -> None:
         from engine.errors import MaskScopeError
-        from engine.imageio import list_images
+        from engine.imageio import SUPPORTED_FORMATS_TEXT, list_images
 
         folder = normalise_path(folder)
         try:
@@ -245,17 +245,19 @@ class MainWindow(QMainWindow):
             self.settings.add_recent(folder)  # only folders that had something to open
         if not files:
             self._show_nothing()
-            self.statusBar().showMessage(f"No images in {folder} (looked for JPEG, PNG, BMP, TIFF, WebP).", 8000)
+            self.statusBar().showMessage(f"No images in {folder} (looked for {SUPPORTED_FORMATS_TEXT}).", 8000)
             return
         self.show_file(files[0])
 
     def ask_open_image(self) -> None:
+        from engine.imageio import image_file_filter
+
         start = str(Path(self._current_path).parent) if self._current_path else self._last_dir()
         path = dialogs.get_open_file(
             self,
             "Open image",
             start,
-            "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp);;All files (*)",
+            image_file_filter(),
         )
         if path:
             self.settings.set("paths/last_dir", str(Path(path).parent))

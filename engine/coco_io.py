@@ -38,6 +38,7 @@ import numpy as np
 from engine.annotations import AnnotatedInstance, Category, ClassList, ImageAnnotations, ImportPlan
 from engine.errors import AnnotationError, MaskScopeError
 from engine.fileio import atomic_write_text
+from engine.jsonio import read_json_file
 from engine.masks import cropped_from_counts, encode_cropped, string_to_counts
 from engine.polygons import polygon_problem, polygons_to_mask, trace_polygons
 
@@ -253,39 +254,22 @@ class ProblemList:
     def add(self, where: str, what: str) -> None:
         self.items.append(f"{where}: {what}")
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, error: type[MaskScopeError] = AnnotationError) -> None:
         if not self.items:
             return
         listed = "\n".join(f"  - {p}" for p in self.items[:MAX_LISTED_PROBLEMS])
         more = len(self.items) - MAX_LISTED_PROBLEMS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         n = len(self.items)
-        raise AnnotationError(f"{self.source}: {n} problem{'s' if n > 1 else ''}{self.consequence}:\n{listed}{tail}")
+        raise error(f"{self.source}: {n} problem{'s' if n > 1 else ''}{self.consequence}:\n{listed}{tail}")
 
 
 def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; AnnotationError naming the file and the cause for anything wrong."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise AnnotationError(f"{path}: file not found.") from None
-    except IsADirectoryError:
-        raise AnnotationError(f"{path}: is a folder, not a JSON file.") from None
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-    if not raw.strip():
-        raise AnnotationError(f"{path}: the file is empty.")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(f"{path}: not UTF-8 text (byte {exc.start}); is it really a JSON file?") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
-    except RecursionError:
-        raise AnnotationError(f"{path}: JSON nested too deeply.") from None
+    """Parse a JSON file; AnnotationError naming the file and the cause for anything wrong.
+
+    The shared reader (engine.jsonio): regular files only, size and nesting-depth limits.
+    """
+    return read_json_file(path, AnnotationError)
 
 
 @dataclass

@@ -49,14 +49,30 @@ from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from engine.errors import ImageLoadError
 
-# File suffixes that list_images picks up (compared case-insensitively, with the leading dot).
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-
 # 100 megapixels: a 12000 x 8000 photo fits; the decoded RGB output is then at most ~300 MB.
 DEFAULT_MAX_PIXELS = 100_000_000
 
 # Pillow format names we open; MPO (multi-picture camera JPEG) is handled by the JPEG entry.
 _FORMATS = ("JPEG", "PNG", "BMP", "DIB", "TIFF", "WEBP", "GIF", "PPM", "AVIF", "JPEG2000")
+# Named in messages and in file dialogs.
+SUPPORTED_FORMATS_TEXT = "JPEG, PNG, BMP, TIFF, WebP, GIF, PPM/PGM, AVIF, JPEG 2000"
+
+
+def _suffixes_of_opened_formats() -> frozenset[str]:
+    """Every file suffix Pillow registers for a format the loader opens (and this Pillow has)."""
+    Image.init()
+    return frozenset(ext.lower() for ext, name in Image.EXTENSION.items() if name in _FORMATS and name in Image.OPEN)
+
+
+# File suffixes that list_images picks up (compared case-insensitively, with the leading dot): exactly the
+# formats load_image opens, so a folder shows every file the loader can read and no file it refuses by format.
+IMAGE_EXTENSIONS: frozenset[str] = _suffixes_of_opened_formats()
+
+
+def image_file_filter() -> str:
+    """A file-dialog filter for the images the loader opens ("Images (*.jpg ...);;All files (*)")."""
+    return f"Images ({' '.join('*' + ext for ext in sorted(IMAGE_EXTENSIONS))});;All files (*)"
+
 
 # Rows are converted in bands of about this many pixels to bound temporary memory.
 _BAND_PIXELS = 1 << 22
@@ -214,7 +230,7 @@ def _header_cause(head: bytes, data_size: int) -> str:
     for magic, name in _SIGNATURES:
         if head.startswith(magic):
             return f"the file starts like a {name} file but its header is corrupt or the file is truncated."
-    return "it is not an image file, or not in a supported format (JPEG, PNG, BMP, TIFF, WebP, GIF)."
+    return f"it is not an image file, or not in a supported format ({SUPPORTED_FORMATS_TEXT})."
 
 
 def _decode_cause(exc: Exception) -> str:
@@ -527,12 +543,24 @@ def _decode(fh: IO[bytes], path: Path, max_pixels: int | None) -> LoadedImage:
     return loaded
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+
+
 def _open_file(path: Path) -> IO[bytes]:
-    if path.is_dir():
-        raise _fail(path, "it is a folder, not a file.")
+    # Check the kind before opening: opening a FIFO blocks until a writer comes, a device never ends.
     try:
-        if path.stat().st_size == 0:
-            raise _fail(path, "the file is empty (0 bytes).")
+        st = path.stat()
+    except OSError as exc:
+        raise _fail(path, _os_cause(exc) + ".") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise _fail(path, "not a regular file (it is a folder).")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _SPECIAL_KINDS if test(st.st_mode)), "a special file")
+        raise _fail(path, f"not a regular file (it is {kind}).")
+    if st.st_size == 0:
+        raise _fail(path, "the file is empty (0 bytes).")
+    try:
         return path.open("rb")
     except OSError as exc:
         raise _fail(path, _os_cause(exc) + ".") from exc

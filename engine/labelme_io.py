@@ -24,7 +24,7 @@ import io
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -34,8 +34,15 @@ from engine.errors import AnnotationError, MaskScopeError
 from engine.masks import CroppedMask
 from engine.polygons import polygons_to_mask
 
-if TYPE_CHECKING:
-    from engine.project import Project
+
+class ImageResolver(Protocol):
+    """What an import needs from a project (``engine.project.Project`` or any other store of images)."""
+
+    def resolve_image(self, ref: str, base: Path | None = None) -> tuple[str, tuple[int, int]] | None:
+        """(project image name, (height, width)) of the image ``ref`` names, or None; refs that
+        leave the project folder never resolve to a file outside it."""
+        ...
+
 
 AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
 IGNORED_SHAPES = ("point", "points", "line", "linestrip")
@@ -142,7 +149,7 @@ def _shape_geometry(shape: dict, image_size: tuple[int, int]) -> tuple[list[list
     raise ValueError(f"unknown shape_type {kind!r}")
 
 
-def _find_image(project: Project, json_path: Path, data: dict) -> tuple[str, tuple[int, int]] | None:
+def _find_image(project: ImageResolver, json_path: Path, data: dict) -> tuple[str, tuple[int, int]] | None:
     ref = data.get("imagePath")
     if isinstance(ref, str) and ref.strip():
         found = project.resolve_image(ref, base=json_path.parent)
@@ -162,7 +169,7 @@ def _find_image(project: Project, json_path: Path, data: dict) -> tuple[str, tup
 def _plan_file(
     json_path: Path,
     data: dict,
-    project: Project,
+    project: ImageResolver,
     plan: ImportPlan,
     problems: ProblemList,
     by_name: dict[str, ImageAnnotations],
@@ -236,8 +243,9 @@ def _plan_file(
         entry.add(AnnotatedInstance(entry.next_id(), group["label"], mask, keep_polys, source="import", iscrowd=crowd))
 
 
-def plan_labelme_import(path: str | Path, project: Project, skip: Iterable[Path] = ()) -> ImportPlan:
-    """Validate labelme JSON (a file or every ``*.json`` of a folder) against ``project``'s images.
+def plan_labelme_import(path: str | Path, project: ImageResolver, skip: Iterable[Path] = ()) -> ImportPlan:
+    """Validate labelme JSON (a file or every ``*.json`` of a folder) against ``project``'s images
+    (anything with ``resolve_image``, see ``ImageResolver``).
 
     In a folder, JSON files that are not labelme files (no 'shapes', e.g. a COCO file) are skipped
     with a warning; ``skip`` lists files to pass over silently (the project's own files).

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from engine.annotations import IGNORE, AnnotatedInstance, Category, ClassList, ImageAnnotations, ImportPlan, masks_equal
 from engine.coco_io import ExportStats, dumps
 from engine.errors import AnnotationError, ImageLoadError, MaskScopeError
-from engine.fileio import atomic_write_text
+from engine.fileio import atomic_write_text, remove_stale_temp_files
 from engine.store.store import ImageSummary, ProjectStore, RunRow, StoredPrediction
 from engine.store.writer import BackgroundWriter, Job, Writer
 
@@ -139,6 +139,7 @@ class Project:
         self.db_path = store_path_for(self.folder)
         if not self.folder.is_dir():
             raise AnnotationError(f"{self.folder}: no such project folder.")
+        remove_stale_temp_files(self.folder)  # what a kill during an earlier save left behind
         new = not self.db_path.exists()
         try:
             self.store = ProjectStore(self.db_path)

@@ -86,9 +86,13 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     bad.write_bytes(b"not a safetensors file at all")
     with pytest.raises(WeightsError, match="bad.safetensors"):
         load_checkpoint(bad)
-    path.with_suffix(".json").unlink()
+    path.with_suffix(".json").unlink()  # only a readable copy: the metadata is in the header
+    assert load_checkpoint(path)[1] == meta
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(1)}, str(tmp_path / "plain.safetensors"))  # no header metadata, no sidecar
     with pytest.raises(WeightsError, match="metadata"):
-        load_checkpoint(path)
+        load_checkpoint(tmp_path / "plain.safetensors")
     with pytest.raises(WeightsError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
 

@@ -118,9 +118,9 @@ def _assert_rgb(loaded: imageio.LoadedImage, height: int, width: int) -> None:
 
 
 def test_list_images_natural_order_hidden_and_recursion(tmp_path: Path) -> None:
-    for name in ["a10.png", "a2.JPG", "A1.jpeg", "b.TIFF", "c.webp", "d.bmp", "e.tif", "f.Png"]:
+    for name in ["a10.png", "a2.JPG", "A1.jpeg", "b.TIFF", "c.webp", "d.bmp", "e.tif", "f.Png", "g.gif"]:
         (tmp_path / name).write_bytes(b"x")  # listing goes by name only
-    for name in [".hidden.png", "._a3.jpg", "notes.txt", "g.gif", "noext"]:
+    for name in [".hidden.png", "._a3.jpg", "notes.txt", "h.eps", "noext"]:
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "folder.png").mkdir()  # a folder with an image suffix is not a file
     (tmp_path / "sub").mkdir()
@@ -130,13 +130,15 @@ def test_list_images_natural_order_hidden_and_recursion(tmp_path: Path) -> None:
     (tmp_path / ".cache" / "y.png").write_bytes(b"x")
 
     flat = list_images(tmp_path)
-    assert [p.name for p in flat] == ["A1.jpeg", "a2.JPG", "a10.png", "b.TIFF", "c.webp", "d.bmp", "e.tif", "f.Png"]
+    names = ["A1.jpeg", "a2.JPG", "a10.png", "b.TIFF", "c.webp", "d.bmp", "e.tif", "f.Png", "g.gif"]
+    assert [p.name for p in flat] == names
     assert all(p.parent == tmp_path for p in flat)
 
     deep = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True)]
-    assert deep[:8] == [p.name for p in flat]
-    assert deep[8:] == ["sub/x2.png", "sub/x10.png"]
-    assert IMAGE_EXTENSIONS == {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+    assert deep[:9] == [p.name for p in flat]
+    assert deep[9:] == ["sub/x2.png", "sub/x10.png"]
+    assert {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"} <= IMAGE_EXTENSIONS
+    assert not {".eps", ".txt", ".pdf", ".svg"} & IMAGE_EXTENSIONS
 
 
 def test_list_images_bad_folder(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from engine.checkpoint import read_header_metadata
 from engine.errors import DataError
 from engine.masks import CroppedMask
 from engine.segmenter import Instance, Prediction, Segmenter
@@ -167,11 +168,15 @@ def test_bad_data_gives_clear_errors(tmp_path, shapes_set):
     with pytest.raises(DataError, match="no annotated images"):
         load_coco_source(empty, shapes_set.parent / "images")
     nocat = tmp_path / "nocat.json"
-    nocat.write_text(json.dumps({**coco, "categories": []}))
+    nocat.write_text(json.dumps({**coco, "categories": [], "annotations": []}))
     with pytest.raises(DataError, match="no categories"):
         load_coco_source(nocat, shapes_set.parent / "images")
     missing = tmp_path / "missing.json"
-    missing.write_text(json.dumps({**coco, "images": coco["images"] + [{"id": 999, "file_name": "gone.png"}]}))
+    missing.write_text(
+        json.dumps(
+            {**coco, "images": coco["images"] + [{"id": 999, "file_name": "gone.png", "width": 64, "height": 64}]}
+        )
+    )
     with pytest.raises(DataError, match="1 image file.*gone.png"):
         load_coco_source(missing, shapes_set.parent / "images")
 
@@ -237,13 +242,10 @@ def test_trainer_learns_checkpoints_and_reports(tmp_path, shapes_set):
     # every epoch leaves a checkpoint (2 kept) with optimizer state, plus the final weights
     run = tmp_path / "run"
     names = sorted(p.name for p in run.glob("epoch_*"))
-    assert names == [
-        f"epoch_00{k}.{s}"
-        for k in (2, 3)
-        for s in ("json", "safetensors", "train_state.json", "train_state.safetensors")
-    ]
+    assert names == [f"epoch_00{k}.{s}" for k in (2, 3) for s in ("json", "safetensors", "train_state.safetensors")]
     assert (run / "epoch_003.train_state.safetensors").is_file() and res.checkpoint == run / "model_final.safetensors"
     meta = json.loads((run / "model_final.json").read_text())
+    assert read_header_metadata(run / "model_final.safetensors") == meta  # the sidecar is only a copy
     assert meta["architecture"] == "tiny" and meta["class_names"] == ["circle", "square"]
     assert meta["epoch"] == 3 and meta["seed"] == 1 and meta["training"]["config"]["batch_size"] == 2
     assert meta["metrics"]["mask"]["AP50"] == res.metrics["mask"]["AP50"]
@@ -268,6 +270,51 @@ def test_resume_continues_exactly(tmp_path, shapes_set):
     assert res.iterations == 10 and not res.cancelled
     for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+
+
+def test_resume_from_the_safetensors_alone(tmp_path, shapes_set, caplog):
+    """A checkpoint copied without its .json and train state still resumes: weights and position
+    from its header, the optimizer afresh (a warning says so)."""
+    src = load_coco_source(shapes_set)
+    cfg = _cfg(epochs=2, eval_every=0, val_fraction=0.0, optimizer="adamw", lr=0.01)
+    full = _tiny()
+    Trainer(full, src, cfg, tmp_path / "full").fit()
+    ckpt = tmp_path / "full" / "epoch_001.safetensors"
+    lone = tmp_path / "lone" / ckpt.name
+    lone.parent.mkdir()
+    lone.write_bytes(ckpt.read_bytes())
+    with_state = tmp_path / "with_state"
+    with_state.mkdir()
+    for p in (ckpt, *ckpt.parent.glob("epoch_001.train_state.*")):
+        (with_state / p.name).write_bytes(p.read_bytes())  # no epoch_001.json
+    exact = _tiny()
+    assert Trainer(exact, src, cfg, tmp_path / "r1").fit(resume=with_state / ckpt.name).iterations == 10
+    for (k, a), b in zip(full.model.state_dict().items(), exact.model.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+    with caplog.at_level("WARNING"):
+        res = Trainer(_tiny(), src, cfg, tmp_path / "r2").fit(resume=lone)
+    assert res.iterations == 10 and not res.cancelled
+    assert "fresh optimizer state" in caplog.text and "epoch 1, iteration 5" in caplog.text
+
+
+def test_train_state_is_written_before_the_checkpoint(tmp_path, shapes_set, monkeypatch):
+    """The model checkpoint is the commit point of a save: a kill before it leaves no checkpoint
+    without its state; a kill after it leaves a checkpoint that resumes."""
+    import engine.checkpoint
+    import engine.training.state
+
+    order: list[str] = []
+    for module in (engine.checkpoint, engine.training.state):
+        real = module.atomic_write_bytes
+
+        def record(path, data, real=real):
+            order.append(Path(path).name)
+            real(path, data)
+
+        monkeypatch.setattr(module, "atomic_write_bytes", record)
+    Trainer(_tiny(), load_coco_source(shapes_set), _cfg(epochs=1, val_fraction=0.0), tmp_path / "run").fit()
+    assert order[:2] == ["epoch_001.train_state.safetensors", "epoch_001.safetensors"]
+    assert order[2:] == ["model_final.train_state.safetensors", "model_final.safetensors"]
 
 
 def test_cancel_stops_within_an_iteration_and_saves(tmp_path, shapes_set):
@@ -416,7 +463,9 @@ def test_train_and_eval_cli_end_to_end(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and "AP50" in text and "circle" in text
     assert json.loads((tmp_path / "m.json").read_text())["images"] == 2  # the held-out third of 6
-    # resume the run for more iterations: settings (freeze, split...) come from the checkpoint
+    # resume the run for more iterations: settings (freeze, split...) come from the checkpoint, which
+    # describes itself: a kill before its readable .json copy was written does not stop a resume
+    (out / "epoch_001.json").unlink()
     rc = cli_main(["train", "--coco", str(data), "--resume", str(out / "epoch_001.safetensors"), "--epochs", "2",
                    "--max-iters", "3", "--out", str(tmp_path / "out2"), "--quiet"])  # fmt: skip
     assert rc == 0 and "finished: 3 iterations" in capsys.readouterr().out

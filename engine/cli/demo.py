@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -56,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
+    from engine.checkpoint import read_checkpoint_metadata
     from engine.training.demo import RECIPES, demo_path
 
     for arch in RECIPES:
@@ -63,7 +63,7 @@ def _list() -> int:
         if not path.is_file():
             print(f"{arch}: {path} missing (python main.py demo --train --arch {arch})")
             continue
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        meta = read_checkpoint_metadata(path)
         size_mb = path.stat().st_size / 1e6
         ap = (meta.get("metrics") or {}).get("mask", {}).get("AP50")
         ap_text = f", validation mask AP50 {ap:.3f}" if isinstance(ap, float) else ""

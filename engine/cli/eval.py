@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--val-split",
         action="store_true",
-        help="score only the validation images of the training run (its seed and fraction, from the sidecar)",
+        help="score only the validation images of the training run (its seed and fraction, from the checkpoint)",
     )
     p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     p.set_defaults(run=run)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     image_ids = None
     if args.val_split:
         if not is_ours:
-            raise WeightsError("--val-split needs one of our training checkpoints (.safetensors with its .json).")
+            raise WeightsError("--val-split needs one of our training checkpoints (.safetensors).")
         _, meta = load_checkpoint(args.weights)
         cfg = (meta.get("training") or {}).get("config")
         if not cfg:

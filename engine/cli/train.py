@@ -128,6 +128,7 @@ def build_config(args: argparse.Namespace, architecture: str, saved: dict | None
 
 def run(args: argparse.Namespace) -> int:
     from engine.checkpoint import load_checkpoint
+    from engine.fileio import remove_stale_temp_files
     from engine.models import load_segmenter
     from engine.training.callbacks import Callback, CancelFileWatcher, JsonlLogger, TqdmProgress
     from engine.training.data import load_data
@@ -139,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
     ctx = init_distributed(args.device)
     try:
         device = device_for(ctx) if ctx else args.device
+        if ctx is None or ctx.is_main:  # temp files of checkpoint saves that a kill interrupted
+            for folder in {args.out, *([args.resume.parent] if args.resume is not None else [])}:
+                remove_stale_temp_files(folder)
         source = load_data(args.project, args.coco, args.images)
         saved = None
         if args.resume is not None:

@@ -21,7 +21,7 @@ from torchvision.models import WeightsEnum
 from engine.classes import COCO_CATEGORY_IDS
 from engine.errors import WeightsError
 from engine.maskrcnn.configs import CONFIGS, MaskRCNNConfig, state_dict_shapes
-from engine.torch_weights import read_state_dict, unwrap_state_dict
+from engine.torch_weights import check_weights, read_state_dict, torch_load_reason, unwrap_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,11 @@ def load_coco_state_dict(config: MaskRCNNConfig) -> dict[str, torch.Tensor]:
     except Exception as exc:  # offline, proxy, hash mismatch, disk full: all end the same way
         raise WeightsError(
             f"The COCO weights for {config.name} are not in torch's cache and could not be downloaded "
-            f"({type(exc).__name__}: {exc}).\n"
+            f"({type(exc).__name__}: {torch_load_reason(exc)}).\n"
             f"Download {weights.url}\nand save it as {path.name} in the folder {path.parent}\n"
             f"(full path: {path}), or pass --weights with a local file, or --weights random."
         ) from exc
-    return unwrap_state_dict(state, path)
+    return check_weights(unwrap_state_dict(state, path), path)
 
 
 def head_num_classes(state: dict[str, torch.Tensor]) -> int | None:

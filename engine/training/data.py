@@ -8,7 +8,7 @@ Targets follow ``Segmenter.losses``: ``boxes`` float (N, 4) x1y1x2y2 pixels, ``l
 
 from __future__ import annotations
 
-import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +19,10 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-from engine.errors import DataError
+from engine.errors import AnnotationError, DataError
+from engine.paths import path_inside
+
+log = logging.getLogger(__name__)
 
 MIN_BOX_SIDE = 1.0  # pixels; thinner annotations carry no trainable box
 
@@ -59,20 +62,25 @@ def _fail(path: Path, cause: str) -> DataError:
     return DataError(f"{path}: {cause}")
 
 
+NOT_LOADED = "; the data set was not loaded"
+
+
 def load_coco_source(json_path: str | Path, image_dir: str | Path | None = None) -> CocoSource:
     """Read and check a COCO instances JSON; images are looked up in ``image_dir``
     (default: the JSON's ``images/`` subfolder when there is one, else the JSON's folder).
 
-    Raises ``DataError`` naming the file for a missing/invalid JSON, no categories, no annotated
-    image, or image files that are not there.
+    The file goes through the same strict reader as ``import`` (engine.coco_io): dangling ids,
+    unknown categories, bad RLE or polygons, duplicate ids... raise ``DataError`` listing every
+    problem with its JSON path. So do no categories, no annotated image, image files that are not
+    there, and file names that leave ``image_dir``.
     """
+    from engine.coco_io import read_json
+
     json_path = Path(json_path)
-    if not json_path.is_file():
-        raise _fail(json_path, "annotation file not found")
     try:
-        coco = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _fail(json_path, f"not valid JSON ({exc})") from exc
+        coco = read_json(json_path)
+    except AnnotationError as exc:
+        raise DataError(str(exc)) from exc
     if image_dir is None:
         image_dir = json_path.parent / "images" if (json_path.parent / "images").is_dir() else json_path.parent
     return source_from_coco(coco, json_path, image_dir)
@@ -83,7 +91,10 @@ def load_project_source(path: str | Path) -> CocoSource:
     classes and every annotated image, as the project would export them."""
     from engine.project import Project
 
-    project = Project.open(path)
+    try:
+        project = Project.open(path)
+    except AnnotationError as exc:
+        raise DataError(str(exc)) from exc
     if not project.annotations_path.exists():
         raise _fail(project.annotations_path, "the project has no annotations file yet; annotate some images first")
     coco, _stats = project.to_coco("rle")
@@ -99,52 +110,67 @@ def load_data(project: str | Path | None, coco: str | Path | None, images: str |
     return load_coco_source(coco, images)
 
 
-def source_from_coco(coco: dict, origin: Path, image_dir: str | Path) -> CocoSource:
-    """Check a parsed COCO dict (``origin`` names it in errors) and index it by image."""
-    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
-        raise _fail(origin, "not a COCO instances file (no 'images' list)")
-    cats = coco.get("categories") or []
-    if not cats:
-        raise _fail(origin, "has no categories; a training set needs at least one class")
+def source_from_coco(coco: object, origin: Path, image_dir: str | Path) -> CocoSource:
+    """Validate a parsed COCO dict with the strict reader (``origin`` names it in errors) and
+    index it by image. Only a file that passes completely is used."""
+    from engine.coco_io import ProblemList, parse_coco
+
+    origin = Path(origin)
     try:
-        cats = sorted(cats, key=lambda c: int(c["id"]))
-        cat_ids = [int(c["id"]) for c in cats]
-        classes = [str(c["name"]) for c in cats]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(origin, f"malformed category entry ({exc})") from exc
-    if len(set(cat_ids)) != len(cat_ids):
-        raise _fail(origin, "duplicate category ids")
+        dataset = parse_coco(coco, origin, NOT_LOADED)
+    except AnnotationError as exc:
+        raise DataError(str(exc)) from exc
+    assert isinstance(coco, dict)  # parse_coco accepts nothing else
+    for warning in dataset.warnings:
+        log.warning("%s: %s", origin, warning)
+    if not dataset.categories:
+        raise _fail(origin, "has no categories; a training set needs at least one class")
+    cats = sorted(dataset.categories, key=lambda c: c.id)
+    cat_ids = [int(c.id) for c in cats]
+    classes = [c.name for c in cats]
     label_of = {cid: k for k, cid in enumerate(cat_ids)}
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise _fail(image_dir, "image folder not found")
 
+    problems = ProblemList(origin, NOT_LOADED)
     records: dict[int, ImageRecord] = {}
-    for img in coco["images"]:
+    for k, img in enumerate(dataset.images):  # the reader kept every entry, in file order
+        assert img.image_id is not None
         try:
-            iid, name = int(img["id"]), str(img["file_name"])
-            h, w = int(img.get("height", 0)), int(img.get("width", 0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise _fail(origin, f"malformed image entry {img!r:.80} ({exc})") from exc
-        records[iid] = ImageRecord(iid, image_dir / name, h, w)
-    for ann in coco.get("annotations") or []:
-        try:
-            rec = records.get(int(ann["image_id"]))
-            label = label_of.get(int(ann["category_id"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise _fail(origin, f"malformed annotation {ann!r:.80} ({exc})") from exc
-        if rec is None or label is None or "segmentation" not in ann:
-            continue  # dangling or mask-less annotation: nothing to learn from
-        rec.annotations.append({**ann, "label": label})
+            path = path_inside(image_dir, img.file_name)
+        except ValueError as exc:
+            problems.add(f"images[{k}] (id {img.image_id})", f"file_name {exc}; refused")
+            continue
+        records[img.image_id] = ImageRecord(img.image_id, path, img.height, img.width)
+    problems.raise_if_any(DataError)
+    for ann in coco["annotations"]:
+        # Validated above: every annotation has a known image and category and a usable segmentation.
+        records[ann["image_id"]].annotations.append({**ann, "label": label_of[ann["category_id"]]})
 
     if not any(r.annotations for r in records.values()):
         raise _fail(origin, "has no annotated images with masks; nothing to train on")
-    missing = [r.path for r in records.values() if not r.path.is_file()]
+    _check_image_files(list(records.values()), origin, image_dir)
+    return CocoSource(origin, image_dir, classes, cat_ids, list(records.values()), coco)
+
+
+def _check_image_files(records: list[ImageRecord], origin: Path, image_dir: Path) -> None:
+    missing, special = [], []
+    for r in records:
+        if not r.path.exists():
+            missing.append(r.path)
+        elif not r.path.is_file():  # a folder, FIFO, socket or device named like an image
+            special.append(r.path)
     if missing:
         raise _fail(
             image_dir, f"{len(missing)} image file(s) listed in {origin.name} are missing, e.g. {missing[0].name}"
         )
-    return CocoSource(origin, image_dir, classes, cat_ids, list(records.values()), coco)
+    if special:
+        raise _fail(
+            image_dir,
+            f"{len(special)} image path(s) listed in {origin.name} are not regular files "
+            f"(a folder, FIFO, socket or device), e.g. {special[0].name}",
+        )
 
 
 def split_by_image(image_ids: Sequence[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:

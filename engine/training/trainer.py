@@ -26,7 +26,7 @@ from engine.training.ddp import DistContext, wrap_ddp
 from engine.training.evaluate import evaluate_segmenter
 from engine.training.schedule import LRSchedule, build_optimizer
 from engine.training.setup import freeze_backbone, set_batchnorm_eval
-from engine.training.state import load_train_state, save_train_state
+from engine.training.state import resume_train_state, save_train_state
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,11 @@ class Trainer:
 
     def _save(self, name: str, optimizer, scaler, position: dict, meta: dict) -> Path:
         assert self.out_dir is not None
-        path = self.segmenter.save(self.out_dir / f"{name}.safetensors", extra=meta)
+        path = self.out_dir / f"{name}.safetensors"
+        # Optimizer state first: the self-describing model checkpoint, written last, commits the save.
         save_train_state(path, optimizer, scaler, position)
-        return path
+        meta["training"]["position"] = position  # lets the checkpoint resume on its own
+        return self.segmenter.save(path, extra=meta)
 
     def _prune(self, keep: int) -> None:
         assert self.out_dir is not None
@@ -382,7 +384,7 @@ class Trainer:
             seg.model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items() if k in state}, strict=True)
         except RuntimeError as exc:
             raise WeightsError(f"{path}: weights do not fit the model ({exc})") from exc
-        pos = load_train_state(path, optimizer, scaler)
+        pos = resume_train_state(path, meta, optimizer, scaler)
         # Optimizer state tensors must live beside their parameters.
         for st in optimizer.state.values():
             for k, v in st.items():

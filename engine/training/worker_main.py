@@ -115,13 +115,13 @@ class TrainJob:
 
     @classmethod
     def read(cls, path: str | Path) -> TrainJob:
+        from engine.jsonio import read_json_file
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise DataError(f"{path}: training job file not found") from exc
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise DataError(f"{path}: not a valid training job file ({exc})") from exc
+        try:  # the shared reader: regular files only, size and depth limits
+            data = read_json_file(path, DataError)
+        except DataError as exc:
+            raise DataError(f"not a valid training job file: {exc}") from exc
         return cls.from_dict(data, str(path))
 
 
@@ -235,6 +235,7 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
     """Train as ``job`` says, reporting on ``channel``. Returns the exit code (0: done or cancelled)."""
     import torch
 
+    from engine.fileio import remove_stale_temp_files
     from engine.training.callbacks import Callback, CancelFileWatcher
     from engine.training.data import Cancelled, load_data
     from engine.training.setup import build_for_training
@@ -244,6 +245,7 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
         torch.set_num_threads(max(1, int(job.threads)))
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out)  # temp files of checkpoint saves that a kill interrupted
     device = None if job.device in (None, "", "auto") else job.device
 
     channel.send("status", message=f"Reading {job.project or job.coco}")
