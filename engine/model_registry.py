@@ -187,8 +187,11 @@ def get_entry(name: str) -> ModelEntry:
 # --- where the app looks ---------------------------------------------------------------------
 def torch_hub_dir() -> Path:
     """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub."""
-    if "torch" in sys.modules:  # already paid for; also honours a torch.hub.set_dir() call
-        return Path(sys.modules["torch"].hub.get_dir())
+    # Already imported: ask it (it honours torch.hub.set_dir()). Another thread may be importing
+    # torch at this moment, so the module can be there without its hub yet.
+    hub = getattr(sys.modules.get("torch"), "hub", None)
+    if hub is not None and hasattr(hub, "get_dir"):
+        return Path(hub.get_dir())
     torch_home = os.environ.get("TORCH_HOME")
     if not torch_home:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
