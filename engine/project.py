@@ -21,7 +21,6 @@ and training runs (``engine.store``). ``Project`` is its Qt-free facade:
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -762,9 +761,11 @@ class Project:
         main = self.folder / ANNOTATIONS_NAME
         autosave = autosave_path_for(main)
         source = None
-        if autosave.is_file() and (not main.is_file() or autosave.stat().st_mtime_ns >= main.stat().st_mtime_ns):
+        # exists(), not is_file(): a FIFO or folder named annotations.json must get the strict reader's
+        # "not a regular file", not be skipped in silence.
+        if autosave.exists() and (not main.exists() or autosave.stat().st_mtime_ns >= main.stat().st_mtime_ns):
             source = autosave
-        elif main.is_file():
+        elif main.exists():
             source = main
         try:
             if source is not None:
@@ -811,11 +812,12 @@ def _same_instance(a: AnnotatedInstance, b: AnnotatedInstance) -> bool:
 
 
 def _is_labelme(path: Path) -> bool:
+    """Whether ``path`` is a labelme file (read through the strict reader; anything odd is not)."""
+    from engine.jsonio import read_json_file
+
     try:
-        if path.stat().st_size > 50_000_000:
-            return False
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = read_json_file(path, max_bytes=50_000_000)
+    except MaskScopeError:
         return False
     return isinstance(data, dict) and isinstance(data.get("shapes"), list)
 
