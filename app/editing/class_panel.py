@@ -103,7 +103,17 @@ class ClassCommand(QUndoCommand):
     def undo(self) -> None:
         if self.record is None:
             return
-        self.project.undo_class_operation(self.record)
+        record = self.record
+        if record.kind == "add" and self.project.class_counts().get(record.before.name, 0):
+            # Instances of the new class were drawn since (on another image): the class stays.
+            self.manager.report_error(f"Undo {self.text()}", f"\u201c{record.before.name}\u201d is in use; it stays.")
+            return
+        try:
+            self.project.undo_class_operation(record)
+        except (MaskScopeError, ValueError, KeyError) as exc:
+            # e.g. a class of that name was added since; never let an error escape into Qt
+            self.manager.report_error(f"Undo {self.text()}", str(exc))
+            return
         restored = self.manager.restore_snapshots(self._saved)
         self._saved = []
         back = back_change(self.record)
@@ -372,6 +382,8 @@ class ClassManager(QObject):
             return False
 
         def do(prev: ClassUndo | None) -> ClassUndo:
+            if prev is not None and prev.before.name in project.classes:
+                return prev  # its undo kept it (in use): nothing to redo
             return project.redo_class_operation(prev) if prev is not None else project.add_class(name)
 
         ok = self._push(project, f"Add Class {name}", do)

@@ -267,3 +267,39 @@ def test_new_instances_take_the_class_shown_in_the_picker_never_the_first(
     # Nor can a class be added under that name.
     assert not manager.add_class(IGNORE)
     assert [c for c in ed.project.classes.names if c == IGNORE] == [IGNORE]  # only the old entry
+
+
+def test_steps_on_other_images_follow_a_class_operation_and_its_undo(classes_window, qtbot, image_folder):
+    """Image steps keep snapshots: after a rename is undone from another image, redoing a step
+    made under the new name gives the old name (the renamed class is not brought back)."""
+    window, ed, manager = classes_window
+    assert manager.add_class("cat")
+    _draw(ed, "a", "cat")
+    assert manager.rename("cat", "kitten")
+    _show(window, qtbot, image_folder / "img_1.png")
+    _draw(ed, "b", "kitten")  # a step made after the rename, on another image
+    _show(window, qtbot, image_folder / "img_0.png")
+    _undo(window, qtbot)  # img_0's last step is older than the rename: the rename is undone
+    assert ed.project.classes.names == ["cat"]
+    _show(window, qtbot, image_folder / "img_1.png")
+    assert [i.category for i in ed.annotations] == ["cat"]
+    _undo(window, qtbot)
+    assert len(ed.annotations) == 0
+    _redo(window, qtbot)
+    assert [i.category for i in ed.annotations] == ["cat"]
+    assert ed.project.classes.names == ["cat"]  # "kitten" did not come back
+    ed.project.flush()
+    counts, classes, _ = _stored(image_folder)
+    assert counts == {"cat": 2} and classes == {"img_0.png": ["cat"], "img_1.png": ["cat"]}
+
+
+def test_undoing_the_addition_of_a_class_in_use_keeps_it(classes_window, qtbot, image_folder, errors):
+    window, ed, manager = classes_window
+    assert manager.add_class("bird")
+    _show(window, qtbot, image_folder / "img_1.png")
+    _draw(ed, "a", "bird")
+    _show(window, qtbot, image_folder / "img_0.png")  # no step of its own: Ctrl+Z reaches the class step
+    _undo(window, qtbot)
+    assert "bird" in ed.project.classes and errors and "in use" in errors[-1][1]
+    _redo(window, qtbot)
+    assert ed.project.classes.names == ["bird"]
