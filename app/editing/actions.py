@@ -33,7 +33,8 @@ EDITING_HELP = """<table cellspacing=4>
 <tr><td><b>C</b></td><td>Relabel the selected annotation (type to search)</td></tr>
 <tr><td><b>Del</b></td><td>Delete the selected annotation (or, polygon tool, the clicked vertex)</td></tr>
 <tr><td><b>Ctrl+Shift+F</b></td><td>Fill holes of the selected annotation</td></tr>
-<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b>, <b>Ctrl+Y</b></td><td>Undo / redo (per image)</td></tr>
+<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b>, <b>Ctrl+Y</b></td><td>Undo / redo (per image, and the
+Classes panel's class operations, in the order they were made)</td></tr>
 <tr><td><b>Polygon</b></td><td>Click points; click the first one or Enter closes; Esc cancels;
 drag a vertex to move it; right click or Del removes it; Ctrl+click an edge adds one</td></tr>
 <tr><td><b>Ctrl+S</b> / <b>Ctrl+E</b></td><td>Save annotations / export COCO</td></tr>
