@@ -303,3 +303,35 @@ def test_undoing_the_addition_of_a_class_in_use_keeps_it(classes_window, qtbot, 
     assert "bird" in ed.project.classes and errors and "in use" in errors[-1][1]
     _redo(window, qtbot)
     assert ed.project.classes.names == ["bird"]
+
+
+def test_the_panel_buttons_ask_and_act(classes_window, qtbot, image_folder, monkeypatch):
+    from app.editing import class_ops
+
+    window, ed, manager = classes_window
+    panel = manager.panel
+    monkeypatch.setattr(prompts, "ask_text", lambda parent, title, label, text="": "cat")
+    qtbot.mouseClick(panel.buttons["add"], Qt.MouseButton.LeftButton)
+    monkeypatch.setattr(prompts, "ask_text", lambda parent, title, label, text="": "dog")
+    qtbot.mouseClick(panel.buttons["add"], Qt.MouseButton.LeftButton)
+    assert list(panel.row_texts()) == ["cat", "dog"] and ed.current_class == "dog"
+    _draw(ed, "a", "cat")
+    _draw(ed, "b", "dog")
+    assert not panel.buttons["rename"].isEnabled()  # nothing selected
+    panel.select("cat")
+    monkeypatch.setattr(prompts, "ask_text", lambda parent, title, label, text="": f"{text}s")
+    qtbot.mouseClick(panel.buttons["rename"], Qt.MouseButton.LeftButton)
+    assert list(panel.row_texts()) == ["cats", "dog"]
+    monkeypatch.setattr(prompts, "ask_colour", lambda parent, title, current="": "#00ff00")
+    panel.select("dog")
+    qtbot.mouseClick(panel.buttons["recolour"], Qt.MouseButton.LeftButton)
+    assert ed.project.classes.get("dog").colour == "#00ff00" and ed.dock.class_colours["dog"] == (0, 255, 0)
+    offered: list[list[str]] = []
+    monkeypatch.setattr(class_ops, "pick_class", lambda parent, names, *a, **k: offered.append(names) or "cats")
+    qtbot.mouseClick(panel.buttons["merge"], Qt.MouseButton.LeftButton)
+    assert offered == [["cats"]] and [i.category for i in ed.annotations] == ["cats", "cats"]
+    panel.select("cats")
+    monkeypatch.setattr(prompts, "confirm", lambda parent, title, text: "2 instances" in text)
+    qtbot.mouseClick(panel.buttons["delete"], Qt.MouseButton.LeftButton)
+    assert panel.row_texts() == {} and len(ed.annotations) == 0
+    assert window.class_manager is manager and manager.panel.windowTitle() == "Classes"
