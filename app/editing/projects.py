@@ -59,7 +59,7 @@ class ProjectRegistry:
     def open_folder(self, folder: Path) -> OpenReport:
         # Compat shim for the project store (issue 10), until the persistence branch lands:
         # the store is the project; there is no autosave to restore.
-        project = Project.open(folder.resolve())
+        project = Project.open(folder.resolve(), background=True)
         self.projects.append(project)
         return OpenReport(project)
 
