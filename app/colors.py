@@ -1,4 +1,5 @@
-"""Stable instance colours: instance ``i`` always gets the same colour (golden-ratio hue steps)."""
+"""Stable instance colours: instance ``i`` always gets the same colour (golden-ratio hue steps).
+A class the user gave a colour (``Category.colour``, '#rrggbb') draws all its instances in it."""
 
 from __future__ import annotations
 
@@ -35,3 +36,25 @@ def readable_text_rgb(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     r, g, b = rgb
     luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
     return (0, 0, 0) if luminance > 140 else (255, 255, 255)
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int] | None:
+    """'#rrggbb' -> (r, g, b); None for '' or anything else (the class has no colour of its own)."""
+    text = (colour or "").strip()
+    if len(text) != 7 or text[0] != "#":
+        return None
+    try:
+        value = int(text[1:], 16)
+    except ValueError:
+        return None
+    return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
+
+
+def class_colours(categories) -> dict[str, tuple[int, int, int]]:
+    """Class name -> RGB for the classes (``engine.annotations.Category``) that have a colour."""
+    out = {}
+    for cat in categories:
+        rgb = hex_rgb(cat.colour)
+        if rgb is not None:
+            out[cat.name] = rgb
+    return out

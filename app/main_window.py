@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         from app.training import install_training
 
         self.editing = install_editing(self)
+        from app.editing.class_panel import install_class_panel  # issue 10: the Classes dock
+
+        install_class_panel(self)
         self.inspector_docks = install_inspectors(self)
         install_training(self)
 

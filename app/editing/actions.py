@@ -96,10 +96,10 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     import_folder = _action(window, "Import labelme &Folder\u2026", lambda: c.files.import_annotations(folder=True))
     export = _action(window, "&Export COCO\u2026", lambda: c.files.export(), ("Ctrl+E",))
 
-    undo = c.history.group.createUndoAction(window, "&Undo")
+    undo = c.history.create_undo_action(window, "&Undo")  # reaches image and project (class) steps
     undo.setShortcuts(_unique([QKeySequence(K.Undo), QKeySequence("Ctrl+Z")]))
     undo.setIcon(icon("undo"))
-    redo = c.history.group.createRedoAction(window, "&Redo")
+    redo = c.history.create_redo_action(window, "&Redo")
     redo.setShortcuts(_unique([QKeySequence(K.Redo), QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]))
     redo.setIcon(icon("redo"))
     window.addAction(undo)

@@ -3,6 +3,10 @@
 Rows: id (with the instance's colour), class, area and source (prediction score shown). The
 selection is synced with the canvas by the controller. Double click or C relabels; the context
 menu offers relabel, fill holes and delete.
+
+The "New:" picker always shows the class the next new instance gets; with none chosen yet it says
+so (and drawing asks), it never falls back to the first class. labelme's ``__ignore__`` is an
+ignore region, not a class, so it is never offered.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from PySide6.QtWidgets import (
 
 from app.editing.layer import annotation_rgb
 from app.icons import swatch
-from engine.annotations import AnnotatedInstance
+from engine.annotations import IGNORE, AnnotatedInstance
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 COLUMNS = ("#", "Class", "Area (px)", "Source")
+NO_CLASS_TEXT = "choose a class\u2026"
 
 
 class _Row(QTreeWidgetItem):
@@ -56,6 +61,7 @@ class AnnotationDock(QDockWidget):
     fillHolesRequested = Signal(int)
     currentClassChanged = Signal(str)
     addClassRequested = Signal()
+    classesShown = Signal(list, str)  # class names offered, the current one ('' for none)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Annotations", parent)
@@ -65,6 +71,8 @@ class AnnotationDock(QDockWidget):
         self.class_combo.setToolTip("Class of new instances (a brush stroke or polygon with nothing selected)")
         self.class_combo.setMinimumContentsLength(10)
         self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.class_combo.setPlaceholderText(NO_CLASS_TEXT)
+        self.class_colours: dict[str, tuple[int, int, int]] = {}
         self.add_class_button = QToolButton(body)
         self.add_class_button.setText("+")
         self.add_class_button.setToolTip("Add a class to the project's class list")
@@ -114,7 +122,8 @@ class AnnotationDock(QDockWidget):
             row.setData(0, ID_ROLE, inst.id)
             row.setText(0, str(inst.id))
             row.setData(0, SORT_ROLE, inst.id)
-            row.setIcon(0, swatch(annotation_rgb(inst.id), dpr, radius=0))
+            rgb = self.class_colours.get(inst.category) or annotation_rgb(inst.id)
+            row.setIcon(0, swatch(rgb, dpr, radius=0))
             row.setText(1, inst.category)
             row.setData(1, SORT_ROLE, inst.category)
             area = self._area(inst)
@@ -143,12 +152,24 @@ class AnnotationDock(QDockWidget):
         return cached[1]
 
     def set_classes(self, names: list[str], current: str | None) -> None:
+        """Offer ``names`` (never ``__ignore__``); show ``current``, or the placeholder for none."""
+        names = [n for n in names if n != IGNORE]
+        dpr = self.devicePixelRatioF()
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        self.class_combo.addItems(names)
-        if current in names:
-            self.class_combo.setCurrentText(current)
+        for name in names:
+            rgb = self.class_colours.get(name)
+            if rgb is not None:
+                self.class_combo.addItem(swatch(rgb, dpr), name)
+            else:
+                self.class_combo.addItem(name)
+        self.class_combo.setCurrentIndex(names.index(current) if current in names else -1)
         self.class_combo.blockSignals(False)
+        self.classesShown.emit(names, current if current in names else "")
+
+    def current_class(self) -> str | None:
+        """The class the picker shows (None: the placeholder, no class chosen)."""
+        return self.class_combo.currentText() if self.class_combo.currentIndex() >= 0 else None
 
     def select(self, instance_id: int) -> None:
         self._updating = True

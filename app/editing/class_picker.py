@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.annotations import IGNORE
+
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -44,7 +46,7 @@ class ClassPickerDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setObjectName("ClassPickerDialog")
-        self._names = list(names)
+        self._names = [n for n in names if n != IGNORE]  # an ignore region, never a class
         self._allow_new = allow_new
         self._chosen: str | None = None
         self.filter_edit = QLineEdit(self)
@@ -89,7 +91,7 @@ class ClassPickerDialog(QDialog):
             item.setData(NAME_ROLE, name)
             self.list.addItem(item)
         typed = text.strip()
-        if self._allow_new and typed and typed not in self._names:
+        if self._allow_new and typed and typed not in self._names and typed != IGNORE:
             item = QListWidgetItem(f"New class \u201c{typed}\u201d")
             item.setData(NAME_ROLE, typed)
             item.setToolTip("Add this class to the project's class list")

@@ -445,7 +445,7 @@ class EditingController(QObject):
         project = self._project
         names = project.classes.names if project is not None else []
         if self.current_class not in names:
-            self.current_class = names[0] if names else None
+            self.current_class = None  # never silently the first class: the picker asks (issue 10)
         self.dock.set_classes(names, self.current_class)
 
     def _class_for_new(self) -> str | None:

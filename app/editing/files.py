@@ -108,6 +108,7 @@ class ProjectFiles(QObject):
     def autosave_all(self) -> int:
         """Write the autosave of every project with unsaved edits; returns how many were written."""
         self._timer.stop()
+        return 0  # compat shim (issue 10): every edit is already committed to the project store
         written = 0
         for project in self.registry.dirty():
             try:
@@ -279,6 +280,11 @@ class ProjectFiles(QObject):
     def confirm_close(self) -> bool:
         """Ask about unsaved annotations; True when the window may close."""
         self.c.commit_pending()
+        # Compat shim (issue 10): every edit is committed to the project store; closing loses
+        # nothing (and Project has no autosave to discard any more).
+        for project in self.registry.projects:
+            project.flush()
+        return True
         dirty = self.registry.dirty()
         if not dirty:
             return True

@@ -185,6 +185,7 @@ class AnnotationLayer:
         self._overrides: dict[int, CroppedMask] = {}
         self._path_cache: dict[int, tuple[AnnotatedInstance, QPainterPath]] = {}
         self.selected = -1
+        self.class_colours: dict[str, tuple[int, int, int]] = {}  # classes with a colour of their own
         self.composite_pixels = 0  # pixels recomposited so far (tests check that edits stay local)
 
     # --- content -----------------------------------------------------------------------------
@@ -277,7 +278,23 @@ class AnnotationLayer:
         self.highlight.set_path(None if hidden else self.outlines.path_of(self.selected))
 
     def color(self, instance_id: int) -> tuple[int, int, int]:
+        for inst in self._instances:
+            if inst.id == instance_id:
+                return self.rgb(inst)
         return annotation_rgb(instance_id)
+
+    def rgb(self, inst: AnnotatedInstance) -> tuple[int, int, int]:
+        """The class's colour when it has one, else the instance's own (by id)."""
+        return self.class_colours.get(inst.category) or annotation_rgb(inst.id)
+
+    def set_class_colours(self, colours: dict[str, tuple[int, int, int]]) -> None:
+        """Classes' own colours; a change recomposites the image."""
+        if colours == self.class_colours:
+            return
+        self.class_colours = dict(colours)
+        if self._instances:
+            self._refresh(None)
+            self._update_vectors()
 
     def instance_at(self, x: float, y: float) -> int:
         """Id of the topmost instance covering image point (x, y); -1 if none."""
@@ -320,7 +337,7 @@ class AnnotationLayer:
                 continue
             bits = m.bits[inter[1] - m.y0 : inter[3] - m.y0, inter[0] - m.x0 : inter[2] - m.x0]
             target = region[inter[1] - y0 : inter[3] - y0, inter[0] - x0 : inter[2] - x0]
-            np.copyto(target, pack_argb(annotation_rgb(inst.id)), where=bits)
+            np.copyto(target, pack_argb(self.rgb(inst)), where=bits)
         self.composite_pixels += (x1 - x0) * (y1 - y0)
         # One pixel of margin: smooth scaling when zoomed out reads the neighbours.
         self.fill.update(_qrect((x0 - 1, y0 - 1, x1 + 1, y1 + 1)))
@@ -338,7 +355,7 @@ class AnnotationLayer:
             cache[inst.id] = (inst, path)
             ids.append(inst.id)
             paths.append(path)
-            colors.append(QColor(*annotation_rgb(inst.id)))
+            colors.append(QColor(*self.rgb(inst)))
             boxes.append(inst.box_xyxy())
             names.append(inst.category)
         self._path_cache = cache

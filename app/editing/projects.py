@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.settings import AppSettings
-from engine.errors import MaskScopeError
 from engine.project import Project
 
 PATHS_KEY = "editing/annotation_files"  # JSON {folder: annotations file}
@@ -58,40 +57,11 @@ class ProjectRegistry:
         return (report.project, Path(image_path).name), report
 
     def open_folder(self, folder: Path) -> OpenReport:
-        folder = folder.resolve()
-        annotations_path = self.remembered_path(folder)
-        try:
-            project = Project.open(folder, annotations_path)
-        except MaskScopeError as exc:
-            project = Project(folder, annotations_path)
-            report = OpenReport(project, error=str(exc))
-            if project.autosave_path.exists():
-                try:
-                    project.restore_autosave()
-                    report.restored_autosave = True
-                except MaskScopeError:
-                    pass
-            # Keep the unreadable file as it is: saving goes to a new file next to it.
-            broken = project.annotations_path
-            autosave = project.autosave_path
-            project.annotations_path = broken.with_name(broken.stem + ".recovered.json")
-            if report.restored_autosave:
-                # The autosave now belongs to the new file name; move it there so it is found again.
-                try:
-                    autosave.replace(project.autosave_path)
-                except OSError:
-                    pass
-            self.projects.append(project)
-            return report
-        report = OpenReport(project)
-        if project.has_newer_autosave():
-            try:
-                project.restore_autosave()
-                report.restored_autosave = True
-            except MaskScopeError as exc:
-                report.error = f"The autosave {project.autosave_path} could not be read: {exc}"
+        # Compat shim for the project store (issue 10), until the persistence branch lands:
+        # the store is the project; there is no autosave to restore.
+        project = Project.open(folder.resolve(), background=True)
         self.projects.append(project)
-        return report
+        return OpenReport(project)
 
     # --- remembered "save as" paths -------------------------------------------------------------------
     def _paths(self) -> dict[str, str]:

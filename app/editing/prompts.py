@@ -62,3 +62,12 @@ def ask_text(parent: QWidget | None, title: str, label: str, text: str = "") -> 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
     answer = QMessageBox.question(parent, title, text)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_colour(parent: QWidget | None, title: str, current: str = "") -> str | None:
+    """A colour as '#rrggbb', or None when cancelled."""
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    colour = QColorDialog.getColor(QColor(current) if current else QColor(255, 160, 0), parent, title)
+    return colour.name() if colour.isValid() else None

@@ -1,11 +1,16 @@
 """Fine-tuning from the app: the Train menu, the Training dock, and the worker process behind them.
 
 A run: the dock's settings become a ``TrainJob`` (engine.training.worker_main) written into a
-fresh run folder (with a snapshot of the current project's annotations, unsaved edits included,
-when training on the project); ``TrainingProcess`` starts the worker and turns its JSON lines
-into ``message`` signals, handled here on the GUI thread without ever waiting. The window stays
-fully usable while it runs. "Use these weights" hands the checkpoint to the model chooser, which
-loads it in the inference worker like any other weight file.
+fresh run folder; training on the current project names its folder, and the worker reads the
+project store itself in one read transaction (every edit is committed there, so nothing is
+serialised on the GUI thread, and edits made meanwhile do not change a run already going). The
+run is recorded in the store (``Project.add_training_run`` / ``finish_training_run``).
+``TrainingProcess`` starts the worker and turns its JSON lines into ``message`` signals, handled
+here on the GUI thread without ever waiting. The window stays fully usable while it runs.
+A cancelled or failed run can be resumed from its last checkpoint (same folder, optimizer state
+restored). "Use these weights" hands the checkpoint to the model chooser, which loads it in the
+inference worker like any other weight file, then offers to predict the project's images not
+reviewed yet into a new prediction run, in the background (``PredictRestJob``).
 """
 
 from __future__ import annotations
@@ -23,16 +28,17 @@ from PySide6.QtWidgets import QMenu
 
 from app.training.dock import TrainingDock
 from app.training.options import format_ap
+from app.training.predict_rest import PredictRestJob, names_to_predict
 from app.training.process import TrainingProcess
 from app.training.setup_form import SOURCE_PROJECT, RunSettings
 from engine.errors import MaskScopeError
+from engine.training.state import state_paths
 from engine.training.worker_main import TrainJob
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 SHOW_SHORTCUT = "Ctrl+Shift+T"
-SNAPSHOT_NAME = "annotations_snapshot.json"
 TAIL_LINES = 12  # stderr lines quoted when the worker dies without a word
 
 
@@ -45,6 +51,7 @@ class TrainingController(QObject):
     runStarted = Signal(str)  # run folder
     runFinished = Signal(str)  # "done", "cancelled" or "error"
     weightsRequested = Signal(str)  # checkpoint handed to the model chooser
+    predictionRunAdded = Signal(int)  # a prediction run of the current project was written (its id)
 
     def __init__(self, window: MainWindow, kill_timeout_ms: int = 120_000) -> None:
         super().__init__(window)
@@ -66,11 +73,20 @@ class TrainingController(QObject):
         self._run_text = ""  # what the run is, for the status line
         self._results_text = ""
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._store_run: tuple[object, int] | None = None  # (project, training run id in its store)
+        self._job_path: Path | None = None
+        self.predict_job = PredictRestJob(self)
+        self._predict_project = None
 
         self._build_menu()
         d = self.dock
         d.start_button.clicked.connect(self.start)
+        d.resume_button.clicked.connect(self.resume)
         d.cancel_button.clicked.connect(self.cancel)
+        d.predict_cancel.clicked.connect(self.predict_job.cancel)
+        self.predict_job.progress.connect(self._on_predict_progress)
+        self.predict_job.finished.connect(self._on_predict_finished)
+        self.predict_job.failed.connect(self._on_predict_failed)
         d.use_button.clicked.connect(self.use_weights)
         d.open_button.clicked.connect(self.open_run_folder)
         d.visibilityChanged.connect(lambda visible: visible and self.refresh_sources())
@@ -107,7 +123,10 @@ class TrainingController(QObject):
         self.use_action = QAction("&Use Trained Weights", w)
         self.use_action.triggered.connect(self.use_weights)
         self.use_action.setEnabled(False)
-        menu.addActions([self.show_action, self.start_action, self.cancel_action, self.use_action])
+        self.resume_action = QAction("&Resume Last Run", w)
+        self.resume_action.triggered.connect(self.resume)
+        self.resume_action.setEnabled(False)
+        menu.addActions([self.show_action, self.start_action, self.resume_action, self.cancel_action, self.use_action])
         w.addAction(self.show_action)  # the shortcut works with the menu bar hidden too
         self.menu = menu
 
@@ -129,9 +148,9 @@ class TrainingController(QObject):
         if project is None:
             self.dock.form.refresh_project(None)
             return
-        try:
-            count = sum(1 for entry in project.annotated_images() if len(entry))
-        except (TypeError, AttributeError):
+        try:  # one query on the store, never a walk over every image's masks
+            count = sum(1 for summary in project.summaries().values() if summary.annotations)
+        except (TypeError, AttributeError, MaskScopeError):
             count = 0
         self.dock.form.refresh_project(str(project.folder), count)
 
@@ -158,35 +177,89 @@ class TrainingController(QObject):
             self.dock.show_status("Not started.")
             return False
         self.dock.form.remember()
+        self._launch(job_path, f"Starting the training process in {self.run_dir}\u2026")
+        return True
+
+    def _launch(self, job_path: Path, status: str) -> None:
+        self._job_path = job_path
         self._reset_view()
         self.dock.set_running(True)
         self._set_actions()
-        self.dock.show_status(f"Starting the training process in {self.run_dir}\u2026")
+        self.dock.show_status(status)
         self.process.start(job_path)
         self._set_actions()
         self.runStarted.emit(str(self.run_dir))
+
+    # --- resuming ---------------------------------------------------------------------------------------
+    def resumable_checkpoint(self) -> str | None:
+        """The last run's checkpoint to continue from: it stopped early and saved its training state."""
+        if self.running or self.outcome not in ("cancelled", "error") or self._job_path is None:
+            return None
+        path = self.checkpoint
+        if not path or not Path(path).is_file() or not all(p.is_file() for p in state_paths(path)):
+            return None
+        return str(path)
+
+    def resume(self) -> bool:
+        """Continue the last run (same data source, settings and folder) from its last checkpoint."""
+        checkpoint = self.resumable_checkpoint()
+        if checkpoint is None:
+            self.dock.show_error("There is no stopped run with saved training state to resume.")
+            return False
+        self.show_dock()
+        self.dock.show_error("")
+        try:
+            job = TrainJob.read(self._job_path)
+            job.resume, job.eval_before = checkpoint, False
+            project = self._project_of(job)
+            if project is not None:
+                project.flush()  # the worker reads what is committed
+            job_path = job.write(Path(job.out_dir) / "job_resume.json")
+        except (MaskScopeError, OSError) as exc:
+            self.dock.show_error(str(exc))
+            return False
+        self._record_run(project, job, resumed_from=checkpoint)
+        self._launch(job_path, f"Resuming {Path(job.out_dir).name} from {Path(checkpoint).name}\u2026")
         return True
+
+    def _project_of(self, job: TrainJob):
+        project = self.current_project()
+        if job.project and project is not None and str(project.folder) == job.project:
+            return project
+        return None
+
+    def _record_run(self, project, job: TrainJob, **extra) -> None:
+        """Note the run in the project's store (training on the project only)."""
+        self._store_run = None
+        if project is None:
+            return
+        label = job.architecture or Path(str(job.weights or "")).name or "model"
+        config = {"run_dir": job.out_dir, "weights": job.weights, "train": job.train, **extra}
+        try:
+            self._store_run = (project, project.add_training_run(label, config))
+        except MaskScopeError as exc:
+            self.dock.append_log(f"could not record the run in the project: {exc}")
 
     def _prepare(self, s: RunSettings) -> Path:
         """Create the run folder, the data snapshot (project source) and the job file."""
-        run_dir = _fresh_folder(Path(s.runs_dir) / time.strftime("run_%Y%m%d_%H%M%S"))
+        project = None
         if s.source == SOURCE_PROJECT:
             project = self.current_project()
             if project is None:
                 raise ValueError("The project is no longer open; open an annotated image folder again.")
-            from engine.fileio import atomic_write_text
-
-            # A snapshot of what is on screen, unsaved edits included; later edits do not
-            # change the data of a run already going.
-            coco, images = run_dir / SNAPSHOT_NAME, str(project.folder)
-            atomic_write_text(coco, project.serialize())
+            # Every edit is in the store; the worker reads it in one read transaction, so edits
+            # made later do not change the data of a run already going.
+            project.flush()
+            coco, images, folder = None, None, str(project.folder)
         else:
-            coco, images = Path(s.coco), s.images or None
+            coco, images, folder = str(Path(s.coco)), s.images or None, None
+        run_dir = _fresh_folder(Path(s.runs_dir) / time.strftime("run_%Y%m%d_%H%M%S"))
         start = s.start
         job = TrainJob(
             out_dir=str(run_dir),
-            coco=str(coco),
+            coco=coco,
             images=images,
+            project=folder,
             architecture=start.architecture,
             config=start.config,
             weights=start.weights,
@@ -203,7 +276,9 @@ class TrainingController(QObject):
             eval_before=s.val_fraction > 0,
         )
         self.run_dir = run_dir
-        return job.write(run_dir / "job.json")
+        path = job.write(run_dir / "job.json")
+        self._record_run(project, job)
+        return path
 
     def _reset_view(self) -> None:
         self.checkpoint = None
@@ -241,6 +316,9 @@ class TrainingController(QObject):
     def shutdown(self) -> None:
         """Stop a running worker (app exit): polite cancel, short wait, then kill."""
         self.process.shutdown()
+        if self.predict_job.running:
+            self.predict_job.cancel()
+            self.predict_job.wait(5.0)
 
     # --- messages from the worker -----------------------------------------------------------------
     def _on_message(self, msg: dict) -> None:
@@ -365,14 +443,28 @@ class TrainingController(QObject):
         usable = bool(self.checkpoint) and Path(str(self.checkpoint)).is_file()
         d.use_button.setEnabled(usable)
         d.use_button.setText("Use these weights" if self.outcome == "done" else "Use the last saved weights")
+        d.resume_button.setEnabled(self.resumable_checkpoint() is not None)
+        self._finish_store_run()
         self._set_actions()
         self.runFinished.emit(self.outcome)
+
+    def _finish_store_run(self) -> None:
+        if self._store_run is None:
+            return
+        project, run_id = self._store_run
+        self._store_run = None
+        metrics = {"before": self.before, "after": self.after, "progress": self.last_progress}
+        try:
+            project.finish_training_run(run_id, self.outcome or "error", metrics, str(self.checkpoint or ""))
+        except MaskScopeError as exc:
+            self.dock.append_log(f"could not record the run's result in the project: {exc}")
 
     def _set_actions(self) -> None:
         running = self.running
         self.start_action.setEnabled(not running)
         self.cancel_action.setEnabled(running)
         self.use_action.setEnabled(self.dock.use_button.isEnabled())
+        self.resume_action.setEnabled(self.dock.resume_button.isEnabled())
 
     # --- results ---------------------------------------------------------------------------------------
     def use_weights(self) -> bool:
@@ -384,7 +476,59 @@ class TrainingController(QObject):
         self.window.models.load_weights_file(path)
         self.dock.show_status(f"Loading {Path(path).name} as the current model\u2026")
         self.weightsRequested.emit(path)
+        self.offer_predict_rest(path)
         return True
+
+    # --- predicting what is not reviewed yet ---------------------------------------------------------
+    def offer_predict_rest(self, checkpoint: str) -> bool:
+        """Ask whether to predict the current project's images not marked done; start if yes."""
+        project = self.current_project()
+        if project is None or self.predict_job.running:
+            return False
+        try:
+            names = names_to_predict(project)
+        except (MaskScopeError, AttributeError):
+            return False
+        if not names:
+            return False
+        n = len(names)
+        text = (
+            f"Predict the {n} image{'s' if n != 1 else ''} of {project.folder.name} not marked done yet with "
+            f"{Path(checkpoint).name}?\n\nThe predictions go into a new prediction run (the earlier runs stay), "
+            "in the background; you can keep working and stop it at any time."
+        )
+        if not ask_predict_rest(self.window, text):
+            return False
+        return self.predict_rest(checkpoint, names)
+
+    def predict_rest(self, checkpoint: str, names: list[str] | None = None) -> bool:
+        project = self.current_project()
+        if project is None or self.predict_job.running:
+            return False
+        names = names_to_predict(project) if names is None else names
+        device = getattr(self.window.models, "device", None)
+        device = None if device in (None, "", "auto") else str(device)
+        self._predict_project = project
+        self.dock.predict_progress.setRange(0, max(len(names), 1))
+        self.dock.predict_progress.setValue(0)
+        self.dock.show_predicting(True, f"Predicting {len(names)} images not reviewed yet\u2026")
+        self.predict_job.start(project, names, checkpoint, device)
+        return True
+
+    def _on_predict_progress(self, done: int, total: int) -> None:
+        self.dock.predict_progress.setRange(0, max(total, 1))
+        self.dock.predict_progress.setValue(done)
+
+    def _on_predict_finished(self, result) -> None:
+        self.dock.show_predicting(False, f"Done: {result.summary()}.")
+        self._predict_project = None
+        self.window.statusBar().showMessage(result.summary(), 10000)
+        self.predictionRunAdded.emit(result.run_id)
+
+    def _on_predict_failed(self, message: str) -> None:
+        self._predict_project = None
+        self.dock.show_predicting(False, "")
+        self.dock.show_error(f"Predicting the remaining images failed: {message}")
 
     def open_run_folder(self) -> None:
         if self.run_dir is not None:
@@ -405,3 +549,11 @@ def _fresh_folder(path: Path) -> Path:
         candidate = path.with_name(f"{path.name}_{n}")
     candidate.mkdir(parents=True)
     return candidate
+
+
+def ask_predict_rest(parent, text: str) -> bool:
+    """Yes/No: predict the images not reviewed yet (tests replace this)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    answer = QMessageBox.question(parent, "Predict the remaining images", text)
+    return answer == QMessageBox.StandardButton.Yes

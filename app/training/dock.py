@@ -48,8 +48,12 @@ class TrainingDock(QDockWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop after the current iteration and save the weights so far")
         self.cancel_button.setEnabled(False)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the last run from its last saved weights and optimizer state")
+        self.resume_button.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.cancel_button)
         left = QWidget()
         left_lay = QVBoxLayout(left)
@@ -108,6 +112,18 @@ class TrainingDock(QDockWidget):
         right_lay.addWidget(self.results_label)
         right_lay.addWidget(self.table, 1)
         right_lay.addLayout(result_buttons)
+        # Predicting the images not reviewed yet with the trained weights (after "Use these weights").
+        self.predict_label = QLabel("")
+        self.predict_label.setWordWrap(True)
+        self.predict_progress = QProgressBar()
+        self.predict_cancel = QPushButton("Stop")
+        self.predict_cancel.setToolTip("Stop predicting after the current image (what is done stays)")
+        predict_row = QHBoxLayout()
+        predict_row.addWidget(self.predict_progress, 1)
+        predict_row.addWidget(self.predict_cancel)
+        right_lay.addWidget(self.predict_label)
+        right_lay.addLayout(predict_row)
+        self.show_predicting(False)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         for w in (left, middle, right):
@@ -127,6 +143,14 @@ class TrainingDock(QDockWidget):
         self.cancel_button.setText("Cancel")
         if running:
             self.use_button.setEnabled(False)
+            self.resume_button.setEnabled(False)
+
+    def show_predicting(self, running: bool, text: str = "") -> None:
+        self.predict_label.setText(text)
+        self.predict_label.setVisible(bool(text))
+        self.predict_progress.setVisible(running)
+        self.predict_cancel.setVisible(running)
+        self.predict_cancel.setEnabled(running)
 
     def show_status(self, text: str) -> None:
         self.status_label.setText(text)

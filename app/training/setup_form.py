@@ -166,9 +166,11 @@ class TrainingForm(QWidget):
     # --- choices that depend on the window ------------------------------------------------------
     def refresh_project(self, folder: str | None, images: int = 0) -> None:
         """Offer the project of the image on screen (``folder``), if any, as the data source."""
+        new_project = bool(folder) and folder != self._project_folder
         self._project_folder = folder
         self._project_images = images
-        keep = self.source.currentData()
+        # A project just opened is the default data; the user's choice stands for the same project.
+        keep = SOURCE_PROJECT if new_project else self.source.currentData()
         self.source.blockSignals(True)
         self.source.clear()
         if folder:

@@ -126,6 +126,7 @@ class ProjectStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = connect(self.path, readonly)
         self._depth = 0
+        self._reading = 0  # depth of nested snapshot() reads
         self._lock = threading.RLock()
         try:
             if readonly:
@@ -178,12 +179,22 @@ class ProjectStore:
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A consistent read of the whole project (a read transaction), e.g. for training."""
+        """A consistent read of the whole project (a read transaction), e.g. for training.
+        Nested uses join the outer one (a caller can read the classes and the export together)."""
         with self._lock:
+            if self._reading:
+                self._reading += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._reading -= 1
+                return
             self.conn.execute("BEGIN")
+            self._reading = 1
             try:
                 yield self.conn
             finally:
+                self._reading = 0
                 self.conn.execute("COMMIT")
 
     def _q(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:

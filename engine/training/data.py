@@ -88,17 +88,37 @@ def load_coco_source(json_path: str | Path, image_dir: str | Path | None = None)
 
 def load_project_source(path: str | Path) -> CocoSource:
     """A MaskScope project (folder or its annotations JSON) as a training set: the project's
-    classes and every annotated image, as the project would export them."""
-    from engine.project import Project
+    classes that are used or kept, and every annotated image, as the project would export them.
 
+    With a project store (``.maskscope/project.db``) the set is read from it in one read
+    transaction, so a GUI editing meanwhile never gives a half-applied edit; the store is opened
+    read-only and never created. A folder without a store is read from its ``annotations.json``.
+    """
+    from engine.project import ANNOTATIONS_NAME, store_path_for
+    from engine.store.export import build_coco_from_store
+    from engine.store.store import ProjectStore
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    db = store_path_for(folder)
+    if not db.is_file():
+        json_path = path if path.is_file() else folder / ANNOTATIONS_NAME
+        if not json_path.is_file():
+            raise _fail(
+                folder,
+                "no annotations file (annotations.json) and no project store (.maskscope/project.db); "
+                "annotate some images first",
+            )
+        return load_coco_source(json_path, folder)
+    store = ProjectStore(db, readonly=True)
     try:
-        project = Project.open(path)
-    except AnnotationError as exc:
-        raise DataError(str(exc)) from exc
-    if not project.annotations_path.exists():
-        raise _fail(project.annotations_path, "the project has no annotations file yet; annotate some images first")
-    coco, _stats = project.to_coco("rle")
-    return source_from_coco(coco, project.annotations_path, project.folder)
+        with store.snapshot():  # classes, counts and instances from the same committed state
+            counts = store.class_counts()
+            classes = [c for c in store.classes() if counts.get(c.name, 0) > 0 or c.keep]
+            coco, _stats = build_coco_from_store(store, classes, "rle")
+    finally:
+        store.close()
+    return source_from_coco(coco, db, folder)
 
 
 def load_data(project: str | Path | None, coco: str | Path | None, images: str | Path | None = None) -> CocoSource:

@@ -69,7 +69,7 @@ class TrainJob:
     out_dir: str
     coco: str | None = None  # a COCO instances JSON ...
     images: str | None = None  # ... and its image folder (default: beside the JSON)
-    project: str | None = None  # or a MaskScope project folder (its saved annotations file)
+    project: str | None = None  # or a MaskScope project folder (read from its store in one read transaction)
     architecture: str | None = None  # maskrcnn | yolact; None: taken from a .safetensors ``weights``
     config: str | None = None
     weights: str | None = None  # our .safetensors, a .pth, "random", or None: the config's default
@@ -78,6 +78,7 @@ class TrainJob:
     threads: int | None = None  # torch CPU threads; None: torch's default
     eval_before: bool = True  # score the starting weights on the held-out images first
     cancel_file: str | None = None
+    resume: str | None = None  # continue a run from this checkpoint of it (its training state beside it)
     version: int = JOB_VERSION
 
     def to_json(self) -> str:
@@ -252,7 +253,17 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
     source = load_data(job.project, job.coco, job.images)
     channel.send("status", message="Building the model")
     seed_everything(int(job.train.get("seed", 0)))  # seeded initialisation of new class heads
-    segmenter = build_for_training(source.classes, job.architecture, job.config, job.weights, device)
+    if job.resume:
+        from engine.models import load_segmenter
+
+        segmenter = load_segmenter(job.resume, device=device)
+        if list(segmenter.class_names) != list(source.classes):
+            raise DataError(
+                f"{job.resume} was trained on classes {segmenter.class_names}, the data has {source.classes} now; "
+                "start a new run instead of resuming."
+            )
+    else:
+        segmenter = build_for_training(source.classes, job.architecture, job.config, job.weights, device)
     config = _train_config(job, segmenter.architecture)
     callbacks: list[Callback] = [ProtocolCallback(channel)]
     if job.cancel_file:
@@ -273,7 +284,7 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
 
     before = None
     try:
-        if job.eval_before and trainer.val_ids and not cancel.is_set():
+        if job.eval_before and not job.resume and trainer.val_ids and not cancel.is_set():
             channel.send("status", message=f"Scoring the starting weights on {len(trainer.val_ids)} held-out images")
             before = trainer.validate()
             channel.send("eval", stage="before", epoch=0, iteration=0, metrics=before)
@@ -285,7 +296,9 @@ def run_job(job: TrainJob, channel: Channel, cancel: threading.Event) -> int:
                      message="Cancelled before training started.")  # fmt: skip
         return 0
 
-    result = trainer.fit()
+    if job.resume:
+        channel.send("status", message=f"Resuming from {Path(job.resume).name}")
+    result = trainer.fit(resume=job.resume)
     ckpt = str(result.checkpoint) if result.checkpoint else None
     state = "Cancelled" if result.cancelled else "Finished"
     message = f"{state} after {result.iterations} iterations" + (f"; weights in {ckpt}" if ckpt else "")

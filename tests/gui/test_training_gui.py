@@ -162,36 +162,48 @@ def test_settings_problems_are_shown_before_starting(window, training, errors):
     assert errors == []
 
 
-def test_project_snapshot_is_the_training_data(window, training, tiny_train_set, tmp_path):
-    """The current project (window.editing.project) is offered; a run trains on a snapshot of it."""
+def test_the_current_project_is_the_default_training_data_read_from_its_store(
+    window, training, tiny_train_set, tmp_path
+):
+    """The current project (window.editing.project) is offered and chosen by default; a run names
+    its folder (the worker reads the store itself) and is recorded in the store."""
     import shutil
 
     from engine.project import Project
-    from engine.training.data import load_coco_source
+    from engine.training.data import load_project_source
     from engine.training.worker_main import TrainJob
 
     folder = tmp_path / "project"
     shutil.copytree(tiny_train_set["data"].parent / "images", folder)
     shutil.copy(tiny_train_set["data"], folder / "annotations.json")
     project = Project.open(folder)
+    (folder / "annotations.json").unlink()  # the store is the project now
     window.editing = SimpleNamespace(project=project)  # what the editing controller exposes
-    training.refresh_sources()
     form = training.dock.form
+    assert form.source.currentData() == SOURCE_COCO  # the fixture chose a COCO file...
+    training.refresh_sources()
     assert form.source.itemData(0) == SOURCE_PROJECT and "project (5 annotated)" in form.source.itemText(0)
-    form.source.setCurrentIndex(0)
+    assert form.source.currentData() == SOURCE_PROJECT  # ...a project just opened is the default
     settings = form.values()
     assert settings.source == SOURCE_PROJECT and form.start.currentData() == START_FILE
     job = TrainJob.read(training._prepare(settings))
-    assert job.images == str(folder) and Path(job.coco).parent == training.run_dir
-    source = load_coco_source(job.coco, job.images)
+    assert job.project == str(folder) and job.coco is None and job.images is None
+    source = load_project_source(job.project)
     assert source.classes == tiny_train_set["classes"] and len(source.records) == 5
     assert job.weights == str(tiny_train_set["weights"]) and job.architecture is None
     assert job.train["epochs"] == 1 and job.train["freeze"] == form.freeze.currentData()
+    runs = project.store.training_runs()
+    assert len(runs) == 1 and runs[0]["config"]["run_dir"] == str(training.run_dir)
+    assert not (training.run_dir / "annotations_snapshot.json").exists()  # nothing serialised on the GUI thread
+    # The user's choice stands for the same project.
+    form.source.setCurrentIndex(form.source.findData(SOURCE_COCO))
+    training.refresh_sources()
+    assert form.source.currentData() == SOURCE_COCO
     empty = tmp_path / "empty_project"
     shutil.copytree(tiny_train_set["data"].parent / "images", empty)
     window.editing = SimpleNamespace(project=Project.open(empty))
     training.refresh_sources()
-    form.source.setCurrentIndex(0)
+    assert form.source.currentData() == SOURCE_PROJECT
     with pytest.raises(ValueError, match="no annotated images yet"):
         form.values()
     del window.editing
@@ -304,3 +316,74 @@ def test_current_model_as_starting_point(tmp_path):
     assert weights_for_model(ModelChoice("custom:fake", "fake", "fake", None, None)) is None
     assert weights_for_model(None) is None
     assert [format_duration(s) for s in (42, 725, 3723, float("nan"), None)] == ["0:42", "12:05", "1:02:03", "?", "?"]
+
+
+def test_project_run_is_recorded_resumed_and_then_predicts_the_rest(
+    window, qtbot, training, tiny_train_set, tmp_path, monkeypatch, errors
+):
+    """On the current project: the run is recorded in the store, a cancelled run resumes from its
+    last checkpoint (not from iteration 0), and "Use these weights" offers to predict the images
+    not marked done into a new prediction run, in the background."""
+    import shutil
+
+    from app.training import controller as training_module
+    from engine.project import Project
+
+    folder = tmp_path / "project"
+    shutil.copytree(tiny_train_set["data"].parent / "images", folder)
+    shutil.copy(tiny_train_set["data"], folder / "annotations.json")
+    project = Project.open(folder)
+    names = project.image_names()
+    project.set_done(names[0])
+    window.editing = SimpleNamespace(project=project)
+    training.refresh_sources()
+    form = training.dock.form
+    assert form.source.currentData() == SOURCE_PROJECT
+    form.epochs.setValue(3)
+    form.batch.setValue(1)
+    form.val.setValue(0)
+
+    seen: list[dict] = []
+    training.process.message.connect(lambda m: seen.append(m) if m.get("kind") in ("start", "progress") else None)
+    with qtbot.waitSignal(training.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        assert training.start()
+        qtbot.waitUntil(lambda: training.last_progress is not None, timeout=RUN_TIMEOUT_MS)
+        training.cancel()
+    assert finished.args == ["cancelled"]
+    stopped_at = training.last_progress["iteration"]
+    total = training.last_progress["total_iterations"]
+    assert 0 < stopped_at < total
+    runs = project.store.training_runs()
+    assert runs[-1]["status"] == "cancelled" and runs[-1]["weights"].endswith("last.safetensors")
+    assert training.dock.resume_button.isEnabled() and training.resume_action.isEnabled()
+
+    seen.clear()
+    with qtbot.waitSignal(training.runFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        assert training.resume()
+    assert finished.args == ["done"], training.dock.error_label.text() + training.dock.log.toPlainText()[-2000:]
+    start = next(m for m in seen if m["kind"] == "start")
+    assert start["iteration"] == stopped_at  # continued where it stopped
+    assert [m["iteration"] for m in seen if m["kind"] == "progress"][-1] == total
+    runs = project.store.training_runs()
+    assert len(runs) == 2 and runs[-1]["status"] == "done"
+    assert runs[-1]["config"]["resumed_from"].endswith("last.safetensors")
+    assert json.loads((training.run_dir / "job_resume.json").read_text())["resume"].endswith("last.safetensors")
+    assert not training.dock.resume_button.isEnabled()
+
+    asked: list[str] = []
+    monkeypatch.setattr(training_module, "ask_predict_rest", lambda parent, text: asked.append(text) or True)
+    with qtbot.waitSignal(training.predict_job.finished, timeout=RUN_TIMEOUT_MS) as done:
+        assert training.use_weights()
+    assert f"Predict the {len(names) - 1} images" in asked[0]
+    result = done.args[0]
+    assert result.done == len(names) - 1 and not result.cancelled
+    reader = Project.open(folder)
+    run = reader.runs()[-1]
+    assert run.id == result.run_id == reader.active_run
+    assert run.class_names == tiny_train_set["classes"] and run.weights == training.checkpoint
+    predicted = {n for n in names if reader.store.predictions(n, run.id)}
+    assert names[0] not in predicted  # done: left alone
+    assert all(reader.status(n) != "new" for n in names[1:])
+    reader.close()
+    qtbot.waitUntil(lambda: "Done: prediction run" in training.dock.predict_label.text(), timeout=5000)
+    assert errors == []
