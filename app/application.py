@@ -58,7 +58,12 @@ def _install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
-def run_app(argv: list[str]) -> int:
+def launch(argv: list[str]):
+    """Create the application and show the window; returns (app, window) without entering the loop.
+
+    Only Qt and the light parts of the app are imported before ``show()``: torch is imported by the
+    inference worker's first job (the model load queued below), pyqtgraph when a plot is first shown.
+    """
     app = create_application(argv)
     from app.main_window import MainWindow
 
@@ -74,4 +79,9 @@ def run_app(argv: list[str]) -> int:
             window.request_auto_run(str(samples[0]))  # the demo segments something at once
     # After the image request: its decoding starts before the worker begins importing torch.
     window.models.choose(DEMO_KEY)
+    return app, window
+
+
+def run_app(argv: list[str]) -> int:
+    app, _window = launch(argv)
     return app.exec()

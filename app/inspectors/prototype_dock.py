@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWid
 
 from app.inspectors.canvas_overlays import MaskPatchItem
 from app.inspectors.inspector_dock import InspectorDock
-from app.inspectors.prototype_panels import GRID_COLUMNS, CoefficientPanel, PrototypeGridPanel, StagesPanel
 from app.inspectors.widgets import ask_and_export_figure, save_figure
 
 
@@ -31,9 +30,10 @@ class PrototypeViewerDock(InspectorDock):
         self.mask_item = MaskPatchItem()
         self.mask_item.setVisible(False)
         window.canvas.add_item(self.mask_item, 31.0)
-        self._build()
 
     def _build(self) -> None:
+        from app.inspectors.prototype_panels import CoefficientPanel, PrototypeGridPanel, StagesPanel
+
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
         top = QHBoxLayout()
@@ -93,6 +93,7 @@ class PrototypeViewerDock(InspectorDock):
         self._update_canvas()
 
     def _load_trace(self, trace) -> None:
+        from app.inspectors.prototype_panels import GRID_COLUMNS
         from engine.inspect import prototype_grid, tile_maps
 
         self.trace = trace
@@ -149,6 +150,7 @@ class PrototypeViewerDock(InspectorDock):
         c = self.composition
         if c is None:
             return
+        from app.inspectors.prototype_panels import GRID_COLUMNS
         from engine.inspect import tile_maps
 
         order = c.order("magnitude" if self.coef_panel.by_magnitude else "index")

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from app.inspectors.canvas_overlays import RoIOverlayItem
 from app.inspectors.inspector_dock import InspectorDock
-from app.inspectors.roi_panels import AlignPanel, BoxesPanel, ComparePanel, MaskPanel
 from app.inspectors.widgets import ask_and_export_figure, save_figure
 
 BRANCHES = (("box", "Box head (RPN proposal)"), ("mask", "Mask head (refined box)"))
@@ -42,12 +41,13 @@ class RoIInspectorDock(InspectorDock):
         self.overlay = RoIOverlayItem()
         self.overlay.setVisible(False)
         window.canvas.add_item(self.overlay, 30.0)
-        self._build()
 
     # ------------------------------------------------------------------------------------------
     # Widgets
     # ------------------------------------------------------------------------------------------
     def _build(self) -> None:
+        from app.inspectors.roi_panels import AlignPanel, BoxesPanel, ComparePanel, MaskPanel
+
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
 
