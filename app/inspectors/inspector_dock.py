@@ -30,7 +30,9 @@ class InspectorDock(QDockWidget):
         self.banner = StatusBanner()
         self.banner.rerunRequested.connect(lambda: self.window_.run_current())
         self.export_button = QPushButton("Export\u2026")
-        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
+        self.export_button.setToolTip(
+            "Save a composed figure of this view (PNG, SVG or PDF) and its numbers as JSON next to it"
+        )
         self.export_button.clicked.connect(self._ask_export)
         window.instanceSelected.connect(self._on_selection)
         window.predictionChanged.connect(self._on_prediction)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWid
 
 from app.inspectors.canvas_overlays import MaskPatchItem
 from app.inspectors.inspector_dock import InspectorDock
-from app.inspectors.widgets import ask_and_export_figure, save_figure
+from app.inspectors.widgets import DEFAULT_DPI, ask_and_export_figure
 
 
 class PrototypeViewerDock(InspectorDock):
@@ -214,11 +214,15 @@ class PrototypeViewerDock(InspectorDock):
         name = f"prototypes_det{self._index + 1}.png" if self.composition is not None else "prototypes.png"
         ask_and_export_figure(self, name, self.export_figure, self.window_.statusBar())
 
-    def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
-        """Save the viewer as shown (PNG) and its numbers (JSON with the same stem)."""
+    def export_figure(self, path: str | Path, dpi: float = DEFAULT_DPI) -> tuple[Path, Path]:
+        """Save the composed figure (PNG at ``dpi``, SVG or PDF by ``path``'s suffix) and its numbers
+        (JSON with the same stem)."""
+        from app.inspectors.figure import prototype_figure, write_figure
         from engine.errors import MaskScopeError
         from engine.inspect.figure_export import prototype_figure_data
 
         if self.grid is None:
             raise MaskScopeError("Nothing to export: the prototype viewer shows no YOLACT prediction.")
-        return save_figure(self.content, png_path, prototype_figure_data(self.grid, self.composition, self.comparison))
+        data = prototype_figure_data(self.grid, self.composition, self.comparison)
+        figure = prototype_figure(self.grid, self.composition, self.comparison, self.window_.current_image, data)
+        return write_figure(figure, path, dpi)
