@@ -40,6 +40,7 @@ TITLE_PT = 11.0
 PANEL_TITLE_PT = 8.0
 CAPTION_PT = 7.5
 FONT_FAMILY = "DejaVu Sans"
+MAX_DRAWN_SAMPLES = 20_000  # more sample dots than this would make an SVG/PDF of many megabytes
 
 # Overlay colours, chosen to stay apart on photos and in greyscale print.
 PROPOSAL = QColor("#ff8c00")  # orange, dashed
@@ -445,6 +446,8 @@ def roi_figure(insp, view, image: np.ndarray | None, data: dict) -> Figure:
     window = insp.feature_window(view)
     n_samples = gh * gw * oh * ow
     dot = 1.6 if n_samples <= 800 else 0.9
+    draw_samples = n_samples <= MAX_DRAWN_SAMPLES
+    samples_label = f"samples {gh}x{gw} per bin" if draw_samples else f"{n_samples} samples (too many to draw)"
 
     def image_panel(p: QPainter, rect: QRectF) -> None:
         legend = QRectF(rect.right() - 118, rect.y(), 118, rect.height())
@@ -457,7 +460,8 @@ def roi_figure(insp, view, image: np.ndarray | None, data: dict) -> Figure:
         p.save()
         p.setClipRect(m.dst)
         _segments(p, m, insp.grid_segments_image(), GRID)
-        _points(p, m, insp.sample_points_image(), insp.sample_valid(), dot)
+        if draw_samples:
+            _points(p, m, insp.sample_points_image(), insp.sample_valid(), dot)
         _box(p, m, insp.proposal_image, PROPOSAL, Qt.PenStyle.DashLine)
         _box(p, m, insp.roi_image, ROI, Qt.PenStyle.SolidLine)
         p.restore()
@@ -468,7 +472,7 @@ def roi_figure(insp, view, image: np.ndarray | None, data: dict) -> Figure:
                 (f"RPN proposal #{insp.proposal_index}", PROPOSAL, "dash"),
                 (f"RoI pooled ({insp.roi_name})", ROI, "line"),
                 (f"bins {oh}x{ow}", QColor(170, 170, 170), "line"),
-                (f"samples {gh}x{gw} per bin", SAMPLE, "dot"),
+                (samples_label, SAMPLE, "dot"),
                 ("sample outside the map", INVALID, "dot"),
             ],
         )
@@ -488,7 +492,8 @@ def roi_figure(insp, view, image: np.ndarray | None, data: dict) -> Figure:
         for r in insp.pool_rects_feature():
             p.drawRect(m.rect(*(float(v) for v in r[:4])))
         _segments(p, m, insp.grid_segments_feature(), GRID, 0.5)
-        _points(p, m, insp.sample_points_feature(), insp.sample_valid(), dot)
+        if draw_samples:
+            _points(p, m, insp.sample_points_feature(), insp.sample_valid(), dot)
         lo, hi = window.value_range
         _colour_bar(p, QRectF(rect.x(), rect.y(), area.width(), rect.height()), lo, hi)
         draw_legend(
