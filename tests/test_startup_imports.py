@@ -59,3 +59,48 @@ def test_importing_the_main_window_loads_no_heavy_library(tmp_path):
 def test_building_and_showing_the_window_loads_no_heavy_library(tmp_path):
     out = _probe(True, tmp_path)
     assert out["import"] == [] and out["shown"] == []
+
+
+LAUNCH = r"""
+import json, sys
+from PySide6.QtCore import QSettings, QTimer
+from app import application
+from app.settings import AppSettings
+import app.main_window as mw
+
+settings = AppSettings(QSettings(sys.argv[1], QSettings.Format.IniFormat))
+original = mw.MainWindow.__init__
+mw.MainWindow.__init__ = lambda self, *a, **k: original(self, settings, torch_threads=1)
+qt_app, window = application.launch([sys.argv[2]])
+out = {"before_loop": {"requested": window.models.requested is not None, "torch": "torch" in sys.modules}}
+def ready(_seg):
+    out["ready"] = {"model": window.models.active.key}
+    qt_app.quit()
+window.models.modelReady.connect(ready)
+QTimer.singleShot(90000, qt_app.quit)
+qt_app.exec()
+print(json.dumps(out))
+"""
+
+
+def test_launch_shows_the_window_before_asking_for_the_demo_model(tmp_path):
+    """``launch`` returns with the window shown and nothing torch-related started; the demo model is
+    requested from the event loop, after the first paint, and then loads."""
+    import cv2
+    import numpy as np
+
+    image = tmp_path / "photo.png"
+    assert cv2.imwrite(str(image), np.full((40, 60, 3), 128, np.uint8))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCH, str(tmp_path / "settings.ini"), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["before_loop"] == {"requested": False, "torch": False}
+    assert out["ready"]["model"] == "demo"
