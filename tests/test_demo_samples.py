@@ -44,20 +44,22 @@ def test_demo_model_gets_every_sample_shape_right(arch, ground_truth):
     from engine.models import load_segmenter
 
     torch.set_num_threads(1)
-    seg = load_segmenter(demo_path(arch), device="cpu", score_thresh=0.05)
+    seg = load_segmenter(demo_path(arch), device="cpu", score_thresh=0.05)  # as the window loads it
+    own = load_segmenter(demo_path(arch), device="cpu").score_thresh  # the sidecar's (CLI default)
     for path, masks, names in ground_truth:
         pred = seg.predict(read_rgb(path))
-        matches, _extra = match_shapes(
-            masks,
-            names,
+        found = (
             [i.mask.to_full() for i in pred.instances],
             [pred.class_name(i) for i in pred.instances],
             [i.score for i in pred.instances],
-            DEFAULT_THRESHOLD,
         )
-        for k, m in enumerate(matches):
-            assert m.pred_label == m.gt_label, f"{arch} {path.name} shape {k}: {m}"
-            assert m.iou >= MIN_MASK_IOU, f"{arch} {path.name} shape {k}: {m}"
+        for threshold in (DEFAULT_THRESHOLD, own):
+            matches, extra = match_shapes(masks, names, *found, threshold)
+            for k, m in enumerate(matches):
+                assert m.pred_label == m.gt_label, f"{arch} {path.name} shape {k} at {threshold}: {m}"
+                assert m.iou >= MIN_MASK_IOU, f"{arch} {path.name} shape {k} at {threshold}: {m}"
+            if threshold == DEFAULT_THRESHOLD:
+                assert extra == 0, f"{arch} {path.name}: {extra} extra detections in the window"
 
 
 def test_matching_reports_wrong_class_low_iou_and_extras():
@@ -79,3 +81,7 @@ def test_matching_reports_wrong_class_low_iou_and_extras():
     assert not matches[0].ok and not matches[1].ok
     assert matches[1].iou == pytest.approx(49 / 79)
     assert n_extra == 1
+    # Detections claim shapes by score, as in COCO: a weaker exact duplicate cannot take the shape
+    # from a stronger detection and is an extra one.
+    matches, n_extra = match_shapes(gt, ["circle", "ring"], [gt[1], shifted], ["star", "ring"], [0.55, 0.8])
+    assert [m.pred_label for m in matches] == [None, "ring"] and n_extra == 1

@@ -69,25 +69,25 @@ def match_shapes(
     pred_scores: list[float],
     threshold: float = DEFAULT_THRESHOLD,
 ) -> tuple[list[ShapeMatch], int]:
-    """Match each ground-truth shape one-to-one to its best-IoU detection scoring >= ``threshold``.
+    """Match each ground-truth shape one-to-one to a detection scoring >= ``threshold``.
 
-    Returns the per-shape matches and the number of detections above the threshold left unmatched
-    (false positives the user would see).
+    As COCO evaluation does, detections claim shapes in order of decreasing score, each the free
+    shape it overlaps most, regardless of class (so a confident wrong label counts against the
+    shape it covers). Returns the per-shape matches and the number of detections above the threshold
+    left unmatched (extra detections the user would see).
     """
-    keep = [i for i, s in enumerate(pred_scores) if s >= threshold]
-    ious = np.array([[mask_iou(g, pred_masks[p]) for p in keep] for g in gt_masks]).reshape(len(gt_masks), len(keep))
-    used: set[int] = set()
+    keep = sorted((i for i, s in enumerate(pred_scores) if s >= threshold), key=lambda i: -pred_scores[i])
     matches: list[ShapeMatch | None] = [None] * len(gt_masks)
-    # Greedy over the pairs by decreasing IoU: a clear one-to-one assignment for a few shapes.
-    for flat in np.argsort(-ious, axis=None):
-        g, k = divmod(int(flat), len(keep))
-        if matches[g] is not None or k in used or ious[g, k] <= 0:
+    extra = 0
+    for p in keep:
+        ious = [mask_iou(g, pred_masks[p]) if matches[k] is None else -1.0 for k, g in enumerate(gt_masks)]
+        k = int(np.argmax(ious)) if ious else -1
+        if k < 0 or ious[k] <= 0:
+            extra += 1
             continue
-        p = keep[k]
-        matches[g] = ShapeMatch(gt_labels[g], pred_labels[p], float(pred_scores[p]), float(ious[g, k]))
-        used.add(k)
+        matches[k] = ShapeMatch(gt_labels[k], pred_labels[p], float(pred_scores[p]), float(ious[k]))
     out = [m if m is not None else ShapeMatch(gt_labels[g], None, 0.0, 0.0) for g, m in enumerate(matches)]
-    return out, len(keep) - len(used)
+    return out, extra
 
 
 def check_prediction(prediction, gt_masks: np.ndarray, gt_labels: list[str], threshold: float = DEFAULT_THRESHOLD):
