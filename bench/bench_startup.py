@@ -167,6 +167,11 @@ def main() -> int:
         f"startup: MaskScope window shown {show:.3f} s (target <= {TARGET_SHOW_S} s, ratio {show / TARGET_SHOW_S:.2f}; "
         f"{show / bare_show:.2f}x the bare window)"
     )
+    loaded = statistics.median(r["loaded"] for r in app if r.get("loaded"))
+    print(
+        f"startup: demo model loaded {loaded:.3f} s after launch (torch, torchvision and the weights; "
+        f"{result - loaded:.3f} s more to the result on screen)"
+    )
     print(
         f"startup: first demo result on screen {result:.3f} s (target <= {TARGET_RESULT_S} s, "
         f"ratio {result / TARGET_RESULT_S:.2f}; {result / bare_show:.2f}x the bare window's show)"
