@@ -10,6 +10,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from PySide6.QtCore import QEvent, QObject, QTimer
+
 from app.model_catalog import DEMO_KEY
 from resources import SAMPLES, resource_path
 
@@ -57,7 +59,12 @@ def _install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
-def run_app(argv: list[str]) -> int:
+def launch(argv: list[str]):
+    """Create the application and show the window; returns (app, window) without entering the loop.
+
+    Only Qt and the light parts of the app are imported before ``show()``: torch is imported by the
+    inference worker's first job (the model load queued below), pyqtgraph when a plot is first shown.
+    """
     app = create_application(argv)
     from app.main_window import MainWindow
 
@@ -71,6 +78,37 @@ def run_app(argv: list[str]) -> int:
         if samples:
             window.open_image(str(samples[0]))
             window.request_auto_run(str(samples[0]))  # the demo segments something at once
-    # After the image request: its decoding starts before the worker begins importing torch.
-    window.models.choose(DEMO_KEY)
+    # After the image request (its decoding starts at once) and after the window's first paint:
+    # importing torch holds the GIL for long stretches, even in the worker thread.
+    _after_first_paint(window, lambda: window.models.choose(DEMO_KEY))
+    return app, window
+
+
+class _FirstPaint(QObject):
+    """Calls ``callback`` once, from the event loop, after ``widget``'s first paint (or ``timeout_ms``)."""
+
+    def __init__(self, widget, callback, timeout_ms: int = 1000) -> None:
+        super().__init__(widget)
+        self._callback = callback
+        self._done = False
+        widget.installEventFilter(self)
+        QTimer.singleShot(timeout_ms, self._fire)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Paint and not self._done:
+            QTimer.singleShot(0, self._fire)  # once this paint has been delivered
+        return False
+
+    def _fire(self) -> None:
+        if not self._done:
+            self._done = True
+            self._callback()
+
+
+def _after_first_paint(widget, callback) -> None:
+    _FirstPaint(widget, callback)
+
+
+def run_app(argv: list[str]) -> int:
+    app, _window = launch(argv)
     return app.exec()

@@ -63,7 +63,9 @@ class InferenceWorker(QObject):
         self._torch_threads = torch_threads or default_torch_threads()
         self._job_counter = 0
         self._lock = threading.Lock()
-        self._thread.submit(self._configure_torch)
+        # torch is imported by the first job, not here: importing it while the window is being
+        # built would compete with the GUI thread for the GIL and delay the first show.
+        self._torch_configured = False
 
     # --- GUI-thread API ----------------------------------------------------------------------
     @property
@@ -122,6 +124,9 @@ class InferenceWorker(QObject):
     def _submit(self, job: Callable[[], None]) -> None:
         def wrapped() -> None:
             self._emit(self.busyChanged, True)
+            if not self._torch_configured:  # only this thread reads or writes the flag
+                self._torch_configured = True
+                self._configure_torch()
             try:
                 job()
             finally:

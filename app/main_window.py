@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.overlay_controls.thresholdChanged.connect(self.set_score_threshold)
 
         # Panels built on the window's extension points (each package owns its docks and menus).
+        from app.demo_banner import install_demo_banner
         from app.editing import install_editing
         from app.inspectors import install_inspectors
         from app.training import install_training
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         install_class_panel(self)
         self.inspector_docks = install_inspectors(self)
         install_training(self)
+        self.demo_banner = install_demo_banner(self)
 
         self._restore_settings()
         self._update_title()

@@ -1,10 +1,13 @@
-"""Write the bundled sample images ``resources/samples/sample_NN.jpg``.
+"""Write the bundled samples ``resources/samples/sample_NN.jpg`` and their ground truth
+``resources/samples/annotations.json`` (COCO, written with engine.coco_io).
 
-They are scenes from the same generator the demo model is trained on (engine.synthetic: shaded,
-textured shapes on noise/gradient/stripe grounds), so the demo model has something it knows to
-segment out of the box. Deterministic: the same seeds give the same files.
+The samples come from the demo models' training distribution with a held-out seed (see
+engine.training.demo_samples for the recipe and the streams kept). ``--screen N`` re-runs the
+screening that picked them: candidates 0..N-1, each checked with both demo models (right class and
+mask IoU >= 0.9 for every shape at the window's default threshold, no extra detection above it).
 
-    python scripts/make_samples.py [--out resources/samples] [--count 4]
+    python scripts/make_samples.py                 # write the samples and annotations.json
+    python scripts/make_samples.py --screen 260    # list the candidates both demo models get right
 """
 
 from __future__ import annotations
@@ -13,44 +16,53 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.synthetic import DEMO_CLASSES, generate_image  # noqa: E402
+from engine.training.demo_samples import (  # noqa: E402
+    SAMPLES_DIR,
+    check_prediction,
+    decode_jpeg,
+    encode_jpeg,
+    generate_sample,
+    write_samples,
+)
 
-SIZE = (480, 640)  # height, width: a typical photo aspect ratio, small enough to ship
-MAX_BYTES = 300_000
-# Generator streams picked for variety: textured grounds (noise, stripes) and overlapping shapes.
-STREAMS = (5, 4, 3, 10, 7, 8)
 
+def screen(n: int) -> None:
+    """Print every candidate stream and whether both demo models get all of its shapes right."""
+    import torch
 
-def make_samples(out: Path, count: int = 4, seed: int = 2024) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, stream in enumerate(STREAMS[:count]):
-        rng = np.random.default_rng([seed, stream])
-        sample = generate_image(rng, SIZE, DEMO_CLASSES, n_objects=(5, 9), radius_range=(0.07, 0.2))
-        path = out / f"sample_{i + 1:02d}.jpg"
-        bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
-        for quality in (92, 85, 75):  # stay under the size budget for the repository
-            ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if ok and len(data) <= MAX_BYTES:
-                break
-        path.write_bytes(data.tobytes())
-        written.append(path)
-        print(f"{path.relative_to(ROOT)}: {len(sample.labels)} shapes, {len(data) // 1024} KB")
-    return written
+    from engine.models import load_segmenter
+    from engine.training.demo import RECIPES, demo_path
+
+    torch.set_num_threads(1)
+    segs = {arch: load_segmenter(demo_path(arch), device="cpu", score_thresh=0.05) for arch in RECIPES}
+    for stream in range(n):
+        sample = generate_sample(stream)
+        image = decode_jpeg(encode_jpeg(sample.image))  # what the shipped JPEG will give the models
+        names = [sample.classes[int(k)] for k in sample.labels]
+        verdicts = []
+        for arch, seg in segs.items():
+            matches, extra = check_prediction(seg.predict(image), sample.masks, names)
+            ok = all(m.ok for m in matches) and extra == 0
+            shapes = " ".join(f"{m.gt_label}->{m.pred_label}:{m.iou:.3f}" for m in matches)
+            verdicts.append((ok, f"{arch}[{shapes}; extra {extra}]"))
+        mark = "KEEP" if all(ok for ok, _ in verdicts) else "    "
+        print(f"{mark} {stream:4d} " + " ".join(text for _, text in verdicts), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "samples")
-    parser.add_argument("--count", type=int, default=4, choices=range(1, len(STREAMS) + 1))
+    parser.add_argument("--out", type=Path, default=SAMPLES_DIR)
+    parser.add_argument("--screen", type=int, metavar="N", help="screen candidates 0..N-1 instead of writing")
     args = parser.parse_args(argv)
-    make_samples(args.out, args.count)
+    if args.screen:
+        screen(args.screen)
+        return 0
+    for path in write_samples(args.out):
+        print(f"{path}: {path.stat().st_size // 1024} KB")
+    print(f"{args.out / 'annotations.json'}")
     return 0
 
 

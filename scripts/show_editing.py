@@ -25,17 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SAMPLE = ROOT / "resources" / "samples" / "sample_01.jpg"
-SAMPLE_SEED, SAMPLE_STREAM = 2024, 5  # scripts/make_samples.py: sample_01 is stream 5 of seed 2024
 
 
 def sample_prediction(image: np.ndarray):
     """A plausible prediction for sample_01: its shapes, masks eroded by 2 px, scores descending."""
     from engine.masks import CroppedMask
     from engine.segmenter import Instance, Prediction
-    from engine.synthetic import DEMO_CLASSES, generate_image
+    from engine.synthetic import DEMO_CLASSES
+    from engine.training.demo_samples import SAMPLE_STREAMS, generate_sample
 
-    rng = np.random.default_rng([SAMPLE_SEED, SAMPLE_STREAM])
-    truth = generate_image(rng, image.shape[:2], DEMO_CLASSES, n_objects=(5, 9), radius_range=(0.07, 0.2))
+    truth = generate_sample(SAMPLE_STREAMS[0])  # sample_01's shapes (scripts/make_samples.py)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     instances = []
     order = np.argsort([-m.sum() for m in truth.masks])  # bigger shapes get the higher scores

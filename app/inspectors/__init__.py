@@ -24,7 +24,7 @@ def install_inspectors(
     ``statusBar``. The docks start hidden unless ``visible`` (View > Panels, or the shortcuts
     Ctrl+Shift+I / Ctrl+Shift+P, show them); they compute nothing while hidden.
     """
-    # Imported here: pyqtgraph takes a moment, and only the docks need it.
+    # Imported here: only the docks need them. Their widgets (pyqtgraph) are built when first shown.
     from app.inspectors.prototype_dock import PrototypeViewerDock
     from app.inspectors.roi_dock import RoIInspectorDock
 
@@ -33,6 +33,8 @@ def install_inspectors(
     for dock, keys in ((roi, ROI_SHORTCUT), (proto, PROTOTYPE_SHORTCUT)):
         dock.toggleViewAction().setShortcut(QKeySequence(keys))
         window.add_dock(dock, area)
+        if visible:
+            dock.ensure_built()
         dock.setVisible(visible)
     window.tabifyDockWidget(roi, proto)
     roi.raise_()

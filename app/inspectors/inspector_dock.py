@@ -13,8 +13,10 @@ class InspectorDock(QDockWidget):
 
     Follows the window's selected instance (``instanceSelected``) and prediction
     (``predictionChanged``). A hidden dock computes nothing: it marks itself dirty and refreshes
-    when it is shown again. Subclasses build their widgets into a body handed to ``_set_body`` and
-    implement ``refresh``, ``_sync_canvas`` and ``_ask_export``.
+    when it is shown again. Subclasses build their widgets in ``_build`` (into a body handed to
+    ``_set_body``) and implement ``refresh``, ``_sync_canvas`` and ``_ask_export``. The widgets are
+    built when the dock is first shown (``ensure_built``): their plots import pyqtgraph, which would
+    otherwise delay the window's first appearance.
     """
 
     def __init__(self, title: str, object_name: str, window) -> None:
@@ -24,10 +26,13 @@ class InspectorDock(QDockWidget):
         self.status = None  # the engine's availability verdict for the current prediction
         self._index = -1  # the window's selected instance
         self._dirty = True  # the window changed while the dock was hidden
+        self._built = False
         self.banner = StatusBanner()
         self.banner.rerunRequested.connect(lambda: self.window_.run_current())
         self.export_button = QPushButton("Export\u2026")
-        self.export_button.setToolTip("Save this view as a PNG and its numbers as JSON next to it")
+        self.export_button.setToolTip(
+            "Save a composed figure of this view (PNG, SVG or PDF) and its numbers as JSON next to it"
+        )
         self.export_button.clicked.connect(self._ask_export)
         window.instanceSelected.connect(self._on_selection)
         window.predictionChanged.connect(self._on_prediction)
@@ -42,6 +47,15 @@ class InspectorDock(QDockWidget):
         layout.addWidget(self.banner)
         layout.addWidget(body, 1)
         self.setWidget(self.content)
+
+    def ensure_built(self) -> None:
+        """Build the dock's widgets now if they are not built yet."""
+        if not self._built:
+            self._built = True
+            self._build()
+
+    def _build(self) -> None:
+        raise NotImplementedError
 
     def refresh(self) -> None:
         """Recompute for the window's current prediction and selection (only while visible)."""
@@ -63,6 +77,8 @@ class InspectorDock(QDockWidget):
         self.refresh()
 
     def _on_visibility(self, visible: bool) -> None:
+        if visible:
+            self.ensure_built()
         if visible and self._dirty:
             self.refresh()
         self._sync_canvas(visible)

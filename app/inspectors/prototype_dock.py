@@ -14,8 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWid
 
 from app.inspectors.canvas_overlays import MaskPatchItem
 from app.inspectors.inspector_dock import InspectorDock
-from app.inspectors.prototype_panels import GRID_COLUMNS, CoefficientPanel, PrototypeGridPanel, StagesPanel
-from app.inspectors.widgets import ask_and_export_figure, save_figure
+from app.inspectors.widgets import DEFAULT_DPI, ask_and_export_figure
 
 
 class PrototypeViewerDock(InspectorDock):
@@ -31,9 +30,10 @@ class PrototypeViewerDock(InspectorDock):
         self.mask_item = MaskPatchItem()
         self.mask_item.setVisible(False)
         window.canvas.add_item(self.mask_item, 31.0)
-        self._build()
 
     def _build(self) -> None:
+        from app.inspectors.prototype_panels import CoefficientPanel, PrototypeGridPanel, StagesPanel
+
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
         top = QHBoxLayout()
@@ -93,6 +93,7 @@ class PrototypeViewerDock(InspectorDock):
         self._update_canvas()
 
     def _load_trace(self, trace) -> None:
+        from app.inspectors.prototype_panels import GRID_COLUMNS
         from engine.inspect import prototype_grid, tile_maps
 
         self.trace = trace
@@ -149,6 +150,7 @@ class PrototypeViewerDock(InspectorDock):
         c = self.composition
         if c is None:
             return
+        from app.inspectors.prototype_panels import GRID_COLUMNS
         from engine.inspect import tile_maps
 
         order = c.order("magnitude" if self.coef_panel.by_magnitude else "index")
@@ -212,11 +214,15 @@ class PrototypeViewerDock(InspectorDock):
         name = f"prototypes_det{self._index + 1}.png" if self.composition is not None else "prototypes.png"
         ask_and_export_figure(self, name, self.export_figure, self.window_.statusBar())
 
-    def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
-        """Save the viewer as shown (PNG) and its numbers (JSON with the same stem)."""
+    def export_figure(self, path: str | Path, dpi: float = DEFAULT_DPI) -> tuple[Path, Path]:
+        """Save the composed figure (PNG at ``dpi``, SVG or PDF by ``path``'s suffix) and its numbers
+        (JSON with the same stem)."""
+        from app.inspectors.figure import prototype_figure, write_figure
         from engine.errors import MaskScopeError
         from engine.inspect.figure_export import prototype_figure_data
 
         if self.grid is None:
             raise MaskScopeError("Nothing to export: the prototype viewer shows no YOLACT prediction.")
-        return save_figure(self.content, png_path, prototype_figure_data(self.grid, self.composition, self.comparison))
+        data = prototype_figure_data(self.grid, self.composition, self.comparison)
+        figure = prototype_figure(self.grid, self.composition, self.comparison, self.window_.current_image, data)
+        return write_figure(figure, path, dpi)

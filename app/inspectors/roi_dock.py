@@ -25,8 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.inspectors.canvas_overlays import RoIOverlayItem
 from app.inspectors.inspector_dock import InspectorDock
-from app.inspectors.roi_panels import AlignPanel, BoxesPanel, ComparePanel, MaskPanel
-from app.inspectors.widgets import ask_and_export_figure, save_figure
+from app.inspectors.widgets import DEFAULT_DPI, ask_and_export_figure
 
 BRANCHES = (("box", "Box head (RPN proposal)"), ("mask", "Mask head (refined box)"))
 VIEWS = (("mean", "Mean over channels"), ("max", "Max over channels"), ("channel", "Channel"))
@@ -42,12 +41,13 @@ class RoIInspectorDock(InspectorDock):
         self.overlay = RoIOverlayItem()
         self.overlay.setVisible(False)
         window.canvas.add_item(self.overlay, 30.0)
-        self._build()
 
     # ------------------------------------------------------------------------------------------
     # Widgets
     # ------------------------------------------------------------------------------------------
     def _build(self) -> None:
+        from app.inspectors.roi_panels import AlignPanel, BoxesPanel, ComparePanel, MaskPanel
+
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
 
@@ -326,15 +326,18 @@ class RoIInspectorDock(InspectorDock):
         name = f"roi_det{self.inspection.det_index + 1}_{self.inspection.branch}.png"
         ask_and_export_figure(self, name, self.export_figure, self.window_.statusBar())
 
-    def export_figure(self, png_path: str | Path) -> tuple[Path, Path]:
-        """Save the inspector as shown (PNG) and its numbers (JSON with the same stem)."""
+    def export_figure(self, path: str | Path, dpi: float = DEFAULT_DPI) -> tuple[Path, Path]:
+        """Save the composed figure (PNG at ``dpi``, SVG or PDF by ``path``'s suffix) and its numbers
+        (JSON with the same stem)."""
+        from app.inspectors.figure import roi_figure, write_figure
         from engine.errors import MaskScopeError
         from engine.inspect.figure_export import roi_figure_data
 
         if self.inspection is None:
             raise MaskScopeError("Nothing to export: the RoI inspector shows no detection.")
         data = roi_figure_data(self.inspection, self.feature_view, self.selection, self.paste)
-        return save_figure(self.content, png_path, data)
+        figure = roi_figure(self.inspection, self.feature_view, self.window_.current_image, data)
+        return write_figure(figure, path, dpi)
 
     # ------------------------------------------------------------------------------------------
     # For tests and scripts

@@ -1,5 +1,5 @@
 """Small shared pieces of the inspector panels: monospace text, key/value tables, the message
-banner shown when a model lacks the internals a panel needs, and figure export."""
+banner shown when a model lacks the internals a panel needs, and the figure export dialog."""
 
 from __future__ import annotations
 
@@ -91,47 +91,53 @@ class StatusBanner(QFrame):
         self.setVisible(bool(text))
 
 
+DEFAULT_DPI = 300
+FIGURE_FILTERS = {
+    "PNG image (*.png)": ".png",
+    "SVG vector image (*.svg)": ".svg",
+    "PDF document (*.pdf)": ".pdf",
+}
+
+
 def ask_figure_path(parent: QWidget, default_name: str) -> Path | None:
-    path, _ = QFileDialog.getSaveFileName(
-        parent, "Export figure (PNG + JSON of the numbers)", default_name, "PNG image (*.png)"
+    """A file name for the figure; its suffix (.png, .svg or .pdf) picks the format."""
+    path, chosen = QFileDialog.getSaveFileName(
+        parent, "Export figure (+ JSON of the numbers)", default_name, ";;".join(FIGURE_FILTERS)
     )
     if not path:
         return None
     p = Path(path)
-    return p if p.suffix.lower() == ".png" else p.with_suffix(".png")
+    if p.suffix.lower() in FIGURE_FILTERS.values():
+        return p
+    return p.with_suffix(FIGURE_FILTERS.get(chosen, ".png"))
 
 
-def save_png(widget: QWidget, path: Path) -> Path:
-    """The widget as it is on screen (``QWidget.grab``) saved as a PNG."""
-    from engine.errors import MaskScopeError
+def ask_dpi(parent: QWidget) -> int | None:
+    from PySide6.QtWidgets import QInputDialog
 
-    pixmap = widget.grab()
-    if pixmap.isNull() or not pixmap.save(str(path), "PNG"):
-        raise MaskScopeError(f"Could not write the figure {path}: check the folder exists and is writable.")
-    return path
-
-
-def save_figure(widget: QWidget, png_path: str | Path, data: dict) -> tuple[Path, Path]:
-    """Save ``widget`` as shown (PNG) and ``data``, its numbers, as JSON with the same stem."""
-    from engine.inspect.figure_export import write_figure_json
-
-    png_path = Path(png_path)
-    save_png(widget, png_path)
-    return png_path, write_figure_json(png_path.with_suffix(".json"), data)
+    dpi, ok = QInputDialog.getInt(parent, "PNG resolution", "Dots per inch:", DEFAULT_DPI, 30, 1200, 50)
+    return dpi if ok else None
 
 
 def ask_and_export_figure(
-    parent: QWidget, default_name: str, export: Callable[[Path], tuple[Path, Path]], status_bar: QStatusBar
+    parent: QWidget,
+    default_name: str,
+    export: Callable[[Path, float], tuple[Path, Path]],
+    status_bar: QStatusBar,
 ) -> None:
-    """Ask where to save a figure, write it with ``export`` and report the files (or the error)."""
+    """Ask where (and, for PNG, at what DPI) to save a figure, write it with ``export`` and report
+    the files (or the error)."""
     from engine.errors import MaskScopeError
 
     path = ask_figure_path(parent, default_name)
     if path is None:
         return
+    dpi = ask_dpi(parent) if path.suffix.lower() == ".png" else DEFAULT_DPI
+    if dpi is None:
+        return
     try:
-        png, js = export(path)
+        figure, js = export(path, dpi)
     except MaskScopeError as exc:
         dialogs.show_error(parent, "Export failed", str(exc))
         return
-    status_bar.showMessage(f"Saved {png.name} and {js.name}", 6000)
+    status_bar.showMessage(f"Saved {figure.name} and {js.name}", 6000)

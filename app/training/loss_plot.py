@@ -1,15 +1,21 @@
 """Live loss curves: one pyqtgraph curve per loss component plus the total, with a legend.
 
 Points are buffered and drawn at most a few times a second, so a fast GPU run (tens of
-iterations a second) costs the GUI thread nothing noticeable.
+iterations a second) costs the GUI thread nothing noticeable. pyqtgraph is imported when the plot is
+first shown or fed, not with the window (it costs a quarter of a second at start-up).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 TOTAL = "total"
 REDRAW_MS = 200
@@ -18,23 +24,17 @@ REDRAW_MS = 200
 class LossPlot(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(140)
-        item = self.plot.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.25)
-        item.setLabel("bottom", "iteration")
-        item.setLabel("left", "loss")
-        self.legend = item.addLegend(offset=(-8, 8), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        self.plot: pg.PlotWidget | None = None  # built by _ensure_plot
+        self.legend = None
         self.log_y = QCheckBox("Log scale")
         self.log_y.setToolTip("Logarithmic loss axis: small components stay readable beside large ones")
-        self.log_y.toggled.connect(lambda on: item.setLogMode(y=on))
+        self.log_y.toggled.connect(lambda on: self._ensure_plot().getPlotItem().setLogMode(y=on))
         controls = QHBoxLayout()
         controls.addStretch(1)
         controls.addWidget(self.log_y)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot, 1)
-        layout.addLayout(controls)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addLayout(controls)
 
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._x: dict[str, list[float]] = {}
@@ -42,6 +42,26 @@ class LossPlot(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.redraw)
+
+    def _ensure_plot(self) -> pg.PlotWidget:
+        if self.plot is not None:
+            return self.plot
+        import pyqtgraph as pg
+
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumHeight(140)
+        item = self.plot.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setLabel("bottom", "iteration")
+        item.setLabel("left", "loss")
+        item.setLogMode(y=self.log_y.isChecked())
+        self.legend = item.addLegend(offset=(-8, 8), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        self._layout.insertWidget(0, self.plot, 1)
+        return self.plot
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._ensure_plot()
+        super().showEvent(event)
 
     def clear(self) -> None:
         self._timer.stop()
@@ -68,12 +88,15 @@ class LossPlot(QWidget):
             self._timer.start(REDRAW_MS)
 
     def _add_curve(self, key: str) -> None:
+        import pyqtgraph as pg
+
+        plot = self._ensure_plot()
         components = [k for k in self.curves if k != TOTAL]
         if key == TOTAL:
             pen = pg.mkPen("#222222", width=2, style=Qt.PenStyle.DashLine)
         else:
             pen = pg.mkPen(pg.intColor(len(components), hues=6, values=1, maxValue=220), width=2)
-        curve = self.plot.plot([], [], pen=pen, name=key)
+        curve = plot.plot([], [], pen=pen, name=key)
         self.curves[key] = curve
         self._x[key] = []
         self._y[key] = []

@@ -1,7 +1,8 @@
 """The numbers behind an inspector view as a JSON-ready dict, and writing it atomically.
 
-The GUI exports the picture of a view (PNG) next to these numbers, so a figure can be checked or
-re-plotted. Only plain types come out: lists, floats, ints, strings, bools, None (NaN -> None).
+The GUI composes a figure of a view (app/inspectors/figure.py: PNG, SVG or PDF) and writes these
+numbers next to it, so a figure can be checked or re-plotted. Only plain types come out: lists,
+floats, ints, strings, bools, None (NaN -> None).
 """
 
 from __future__ import annotations
