@@ -28,7 +28,9 @@ EDITING_HELP = """<table cellspacing=4>
 <tr><td><b>[</b> / <b>]</b></td><td>Smaller / bigger brush</td></tr>
 <tr><td><b>Ctrl+Return</b></td><td>Accept the selected prediction as an annotation</td></tr>
 <tr><td><b>Ctrl+Shift+Return</b></td><td>Accept every prediction shown (score &ge; threshold)</td></tr>
-<tr><td><b>Ctrl+Backspace</b></td><td>Reject (hide) the selected prediction</td></tr>
+<tr><td><b>Ctrl+Backspace</b></td><td>Reject the selected prediction (kept as rejected in the project)</td></tr>
+<tr><td><b>Ctrl+D</b></td><td>Mark the image done (reviewed), or back in review</td></tr>
+<tr><td><b>Shift+D</b></td><td>Next image needing review (not done, predictions pending)</td></tr>
 <tr><td><b>N</b></td><td>New instance: choose its class, then paint or draw it</td></tr>
 <tr><td><b>C</b></td><td>Relabel the selected annotation (type to search)</td></tr>
 <tr><td><b>Del</b></td><td>Delete the selected annotation (or, polygon tool, the clicked vertex)</td></tr>
@@ -36,7 +38,8 @@ EDITING_HELP = """<table cellspacing=4>
 <tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b>, <b>Ctrl+Y</b></td><td>Undo / redo (per image)</td></tr>
 <tr><td><b>Polygon</b></td><td>Click points; click the first one or Enter closes; Esc cancels;
 drag a vertex to move it; right click or Del removes it; Ctrl+click an edge adds one</td></tr>
-<tr><td><b>Ctrl+S</b> / <b>Ctrl+E</b></td><td>Save annotations / export COCO</td></tr>
+<tr><td><b>Ctrl+S</b> / <b>Ctrl+E</b></td><td>Write annotations.json (every edit is stored at once
+anyway) / export COCO</td></tr>
 </table>"""
 
 
@@ -64,6 +67,8 @@ class EditingActions:
     annotate_menu: QMenu
     toolbar: QToolBar
     size_spin: QDoubleSpinBox
+    mark_done: QAction
+    next_review: QAction
     tool_actions: dict[str, QAction] = field(default_factory=dict)
 
     def update_enabled(self) -> None:
@@ -72,7 +77,7 @@ class EditingActions:
         has_sel = c.selected_annotation() is not None
         for action in (self.relabel, self.fill_holes, self.delete):
             action.setEnabled(has_sel)
-        for action in (self.new_instance, self.accept, self.accept_all, self.reject):
+        for action in (self.new_instance, self.accept, self.accept_all, self.reject, self.mark_done):
             action.setEnabled(has_image)
         for action in (self.save, self.save_as, self.import_file, self.import_folder, self.export, self.add_class):
             action.setEnabled(c.project is not None)
@@ -108,7 +113,14 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     K = QKeySequence.StandardKey  # noqa: N806 - Qt naming
     wa = window.actions_
 
-    save = _action(window, "&Save Annotations", c.files.save, (K.Save,), "Write the project's annotations file", "save")
+    save = _action(
+        window,
+        "&Save Annotations",
+        c.files.save,
+        (K.Save,),
+        "Write annotations.json (COCO); every edit is already stored in .maskscope/project.db",
+        "save",
+    )
     save_as = _action(window, "Save Annotations &As\u2026", c.files.save_as, ("Ctrl+Shift+S",))
     import_file = _action(window, "&Import COCO or labelme\u2026", lambda: c.files.import_annotations())
     import_folder = _action(window, "Import labelme &Folder\u2026", lambda: c.files.import_annotations(folder=True))
@@ -158,6 +170,16 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     fill_holes = _action(window, "&Fill Holes", lambda: c.fill_holes(), ("Ctrl+Shift+F",))
     delete = _action(window, "&Delete Annotation", lambda: c.delete(), (K.Delete,))
     add_class = _action(window, "Add &Class\u2026", lambda: c.add_class(), (), "Add a class to the project")
+    mark_done = _action(
+        window, "&Mark Image Done", c.review.toggle_done, ("Ctrl+D",), "Mark the image reviewed (again: back in review)"
+    )
+    next_review = _action(
+        window,
+        "Next Image Needing &Review",
+        c.review.next_needing_review,
+        ("Shift+D",),
+        "The next image not marked done that has predictions to review",
+    )
 
     tool_group = QActionGroup(window)
     tool_group.setExclusive(True)
@@ -187,6 +209,12 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     file_menu: QMenu = wa.file_menu
     before = wa.quit
     for item in (save, save_as, None, import_file, import_folder, export, None):
+        if item is None:
+            file_menu.insertSeparator(before)
+        else:
+            file_menu.insertAction(before, item)
+    before = wa.first  # after Previous / Next Image
+    for item in (next_review, mark_done):
         if item is None:
             file_menu.insertSeparator(before)
         else:
@@ -232,6 +260,8 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     toolbar.addWidget(others_box)
     toolbar.addSeparator()
     toolbar.addActions([accept, accept_all, reject])
+    toolbar.addSeparator()
+    toolbar.addActions([mark_done, next_review])
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
     wa.panels_menu.addAction(toolbar.toggleViewAction())
 
@@ -263,5 +293,7 @@ def build_editing_actions(c: EditingController) -> EditingActions:
         annotate_menu=annotate_menu,
         toolbar=toolbar,
         size_spin=size_spin,
+        mark_done=mark_done,
+        next_review=next_review,
         tool_actions=tool_actions,
     )

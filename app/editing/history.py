@@ -1,13 +1,14 @@
 """Undo history: one QUndoStack per image in a QUndoGroup, so each image keeps its own history.
 
-Every edit is a ``SnapshotCommand``: the image's instance tuple before and after. Instances are
-immutable, so a snapshot is a tuple of references and an undo step costs no mask copies.
+Every edit is a ``SnapshotCommand``: the image's instance tuple before and after, and the review
+states of the stored predictions it changes (accepting one, rejecting one). Instances are
+immutable, so a snapshot is a tuple of references and an undo step costs no mask copies. Undo and
+redo write through the project store (``Project.commit``: instances and review states together).
 Switching images switches the group's active stack; Undo/Redo always act on the image on screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import QObject
@@ -16,18 +17,19 @@ from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
 from engine.annotations import AnnotatedInstance
 
 Snapshot = tuple[AnnotatedInstance, ...]
+Reviews = tuple[tuple[int, str], ...]  # (stored prediction id, 'pending' | 'accepted' | 'rejected')
 UNDO_LIMIT = 500  # steps per image; a step only holds references to immutable instances
 
 
 class SnapshotTarget(Protocol):
-    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None) -> None: ...
+    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None, reviews: Reviews = ()) -> None: ...
 
 
 class SnapshotCommand(QUndoCommand):
     """Put an image's instances to ``after`` (redo) or back to ``before`` (undo).
 
     ``select_*``: the instance id to select afterwards (None: keep the selection if it still
-    exists). ``on_redo`` / ``on_undo``: view side effects such as hiding an accepted prediction.
+    exists). ``reviews_*``: the review states of stored predictions after and before.
     """
 
     def __init__(
@@ -39,8 +41,8 @@ class SnapshotCommand(QUndoCommand):
         after: Snapshot,
         select_after: int | None = None,
         select_before: int | None = None,
-        on_redo: Callable[[], None] | None = None,
-        on_undo: Callable[[], None] | None = None,
+        reviews_after: Reviews = (),
+        reviews_before: Reviews = (),
     ) -> None:
         super().__init__(text)
         self.target = target
@@ -49,18 +51,14 @@ class SnapshotCommand(QUndoCommand):
         self.after = tuple(after)
         self.select_after = select_after
         self.select_before = select_before
-        self._on_redo = on_redo
-        self._on_undo = on_undo
+        self.reviews_after = tuple(reviews_after)
+        self.reviews_before = tuple(reviews_before)
 
     def redo(self) -> None:
-        self.target.apply_snapshot(self.key, self.after, self.select_after)
-        if self._on_redo is not None:
-            self._on_redo()
+        self.target.apply_snapshot(self.key, self.after, self.select_after, self.reviews_after)
 
     def undo(self) -> None:
-        self.target.apply_snapshot(self.key, self.before, self.select_before)
-        if self._on_undo is not None:
-            self._on_undo()
+        self.target.apply_snapshot(self.key, self.before, self.select_before, self.reviews_before)
 
 
 class History:
@@ -102,20 +100,6 @@ class History:
         for k, stack in self._stacks.items():
             if key is None or k == key:
                 stack.clear()
-
-
-class ViewCommand(QUndoCommand):
-    """An undo step that only changes the view (rejecting a prediction hides it)."""
-
-    def __init__(self, text: str, do: Callable[[], None], undo: Callable[[], None]) -> None:
-        super().__init__(text)
-        self._do, self._undo = do, undo
-
-    def redo(self) -> None:
-        self._do()
-
-    def undo(self) -> None:
-        self._undo()
 
 
 class AlreadyApplied(QUndoCommand):

@@ -8,7 +8,7 @@ from gui_fakes import FakeSegmenter
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.editing import install_editing, prompts
+from app.editing import install_editing
 from app.editing.class_picker import ClassPickerDialog, rank_classes
 from app.editing.layer import annotation_rgb
 from app.editing.mask_ops import GrowableMask, fill_holes, segment_footprint
@@ -17,12 +17,6 @@ from app.overlay import pack_argb
 from engine.annotations import masks_equal
 from engine.masks import CroppedMask
 from engine.polygons import polygons_to_mask
-
-
-@pytest.fixture(autouse=True)
-def _no_blocking_prompts(monkeypatch):
-    """Closing with unsaved edits must never open a real message box in a test."""
-    monkeypatch.setattr(prompts, "ask_save_changes", lambda parent, text: "discard")
 
 
 @pytest.fixture

@@ -1,0 +1,320 @@
+"""Predictions kept in the project store, and the review workflow over the file list.
+
+- Every prediction the model returns is stored as part of a prediction run
+  (``Project.add_run``/``add_predictions``): one run per model per session, and a new one for
+  each folder run. A re-run of an image in the same run keeps the predictions already reviewed
+  (a re-predicted copy of a reviewed one is dropped, so a rejection stays a rejection).
+- Opening an image shows the stored predictions of the project's active run, without running
+  the model; ``set_active_run`` (the run picker in the file list) switches which run is reviewed.
+- What is shown of a prediction is derived from the store: pending and at or above the score
+  threshold. Accepting and rejecting change review states (``EditingController``, undoable).
+- The file list shows per image: pending predictions, annotations, and the done mark; "Mark
+  image done", "Next image needing review", and the review order by model uncertainty.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer
+
+from app.image_loader import normalise_path
+from app.model_catalog import MODEL_SCORE_THRESH
+from engine.annotations import masks_equal
+from engine.errors import MaskScopeError
+from engine.project import Project
+from engine.segmenter import Instance, Prediction
+from engine.store.store import StoredPrediction
+
+if TYPE_CHECKING:
+    from app.editing.controller import EditingController
+
+ORDER_FOLDER = "folder"
+ORDER_UNCERTAINTY = "uncertainty"
+
+
+def prediction_from_stored(stored: list[StoredPrediction], class_names: list[str], size: tuple[int, int]) -> Prediction:
+    """The engine ``Prediction`` the window shows for stored predictions (same order)."""
+    instances = [
+        Instance(p.label, p.score, np.asarray(p.box, np.float32), p.mask()) for p in stored
+    ]  # fmt: skip
+    return Prediction(tuple(size), instances, list(class_names))
+
+
+class ReviewController(QObject):
+    def __init__(self, controller: EditingController) -> None:
+        super().__init__(controller)
+        self.c = controller
+        self.window = controller.window
+        self._session_runs: dict[tuple[str, str], int] = {}  # (project folder, model key) -> run id
+        self._shown_run: dict[str, int] = {}  # image path -> run whose predictions the window holds
+        self.order = ORDER_FOLDER
+        self._folder_order: list[str] = []
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.timeout.connect(self.refresh_all_files)
+        fl = self.window.file_list
+        fl.runChosen.connect(self.choose_run)
+        fl.orderChosen.connect(self.set_order)
+        self.window.overlay_controls.thresholdChanged.connect(lambda _t: self._summary_timer.start(300))
+
+    # ==============================================================================================
+    # Runs
+    # ==============================================================================================
+    def new_folder_run(self) -> None:
+        """The next predictions start a new run in each project (a folder run is one run)."""
+        self._session_runs.clear()
+
+    def _run_for(self, project: Project, model_key: str, prediction: Prediction) -> int:
+        key = (str(project.folder), model_key)
+        run_id = self._session_runs.get(key)
+        if run_id is None:
+            choice = self.window.models.active or self.window.models.requested
+            settings = {
+                "class_names": list(prediction.class_names),
+                "score_threshold": float(self.window.score_threshold),
+                "model_score_threshold": MODEL_SCORE_THRESH,
+                "label": choice.label if choice is not None else model_key,
+                "architecture": choice.architecture if choice is not None else "",
+                "config": (choice.config or "") if choice is not None else "",
+                "device": self.window.models.device,
+            }
+            weights = (choice.weights or "") if choice is not None else ""
+            run_id = project.add_run(model_key or "model", settings, weights if weights != "random" else "")
+            self._session_runs[key] = run_id
+            self._fill_run_picker(project)
+        return run_id
+
+    def choose_run(self, run_id: int) -> None:
+        """Review another stored run of the current project."""
+        project = self.c.project
+        if project is None or run_id == project.active_run:
+            return
+        project.set_active_run(run_id)
+        for path in list(self._shown_run):
+            if self.c.files.registry.find(path) is not None and self.c.files.registry.find(path)[0] is project:
+                self._shown_run.pop(path, None)
+                self.window.forget_prediction(path)
+        self.load(self.window.current_image_path)
+        self.refresh_all_files()
+        run = next((r for r in project.runs() if r.id == run_id), None)
+        if run is not None:
+            self.c.status(f"Reviewing run {run.label()}", 8000)
+
+    def _fill_run_picker(self, project: Project | None) -> None:
+        if project is None:
+            self.window.file_list.set_runs([], None)
+            return
+        runs = project.runs()
+        items = [(r.id, f"#{r.id} {r.settings.get('label') or r.model} \u2013 {r.created}") for r in runs]
+        self.window.file_list.set_runs(items, project.active_run)
+
+    # ==============================================================================================
+    # Storing and loading predictions
+    # ==============================================================================================
+    def store(self, path: str, prediction: Prediction, model_key: str) -> tuple[Prediction, bool] | None:
+        """Store a prediction the model just made; returns what to show and whether it is the
+        model's own object (same instances in the same order). None: no project for the image."""
+        path = normalise_path(path)
+        try:
+            project, name = self.c.files.project_for(path)
+            run_id = self._run_for(project, model_key, prediction)
+            earlier = [(p.label, p.mask()) for p in project.predictions(name, run_id) if p.review != "pending"]
+            fresh = [
+                inst
+                for inst in prediction.instances
+                if not any(label == inst.label and masks_equal(mask, inst.mask) for label, mask in earlier)
+            ]
+            kept = Prediction(prediction.image_size, fresh, prediction.class_names)
+            stored = project.add_predictions(run_id, name, kept)
+            self._mark_already_accepted(project, name, stored)
+            stored = project.predictions(name, run_id)
+        except MaskScopeError as exc:
+            self.c.status(f"Predictions of {Path(path).name} not stored: {exc}", 10000)
+            return None
+        if project.active_run != run_id:
+            project.set_active_run(run_id)
+        if self.c.project is project:
+            self._fill_run_picker(project)
+        self._shown_run[path] = run_id
+        self.refresh_file(path)
+        same = len(stored) == len(prediction.instances) and not earlier
+        if same:
+            return prediction, True
+        shown = prediction_from_stored(stored, prediction.class_names, prediction.image_size)
+        shown.seconds, shown.meta = prediction.seconds, prediction.meta
+        return shown, False
+
+    def _mark_already_accepted(self, project: Project, name: str, stored: list[StoredPrediction]) -> None:
+        """A new run's prediction identical to an annotation accepted earlier is not pending again."""
+        entry = project.annotations(name, create=False)
+        accepted = [i for i in entry if i.source == "prediction"] if entry is not None else []
+        if not accepted:
+            return
+        same = [
+            (p.id, "accepted")
+            for p in stored
+            if p.review == "pending" and any(masks_equal(a.mask, p.mask()) for a in accepted)
+        ]
+        if same:
+            project.set_reviews(same)
+
+    def load(self, path: str | None) -> None:
+        """Show the active run's stored predictions of ``path`` (on screen) without running the model."""
+        if path is None:
+            return
+        path = normalise_path(path)
+        found = self.c.files.registry.find(path)
+        if found is None:
+            return
+        project, name = found
+        run_id = project.active_run
+        if run_id is None or self._shown_run.get(path) == run_id:
+            return
+        stored = project.predictions(name, run_id)
+        if not stored:
+            if path in self._shown_run:  # another run's prediction: not this run's
+                self._shown_run.pop(path)
+                self.window.forget_prediction(path)
+            return
+        run = next((r for r in project.runs() if r.id == run_id), None)
+        names = run.class_names if run is not None else []
+        prediction = prediction_from_stored(stored, names, stored[0].image_size)
+        self._shown_run[path] = run_id
+        self.window.set_prediction(path, prediction, None, run.model if run is not None else "", store=False)
+
+    def stored(self, path: str | None) -> list[StoredPrediction] | None:
+        """The stored predictions behind the window's prediction of ``path`` (same order), if any."""
+        if path is None:
+            return None
+        path = normalise_path(path)
+        run_id = self._shown_run.get(path)
+        found = self.c.files.registry.find(path)
+        if run_id is None or found is None:
+            return None
+        project, name = found
+        return project.predictions(name, run_id)
+
+    def pending(self, path: str | None, count: int) -> np.ndarray:
+        """Which of the window's ``count`` predictions of ``path`` are still to review."""
+        stored = self.stored(path)
+        if stored is None or len(stored) != count:
+            return np.ones(count, bool)
+        return np.array([p.review == "pending" for p in stored], bool)
+
+    def states(self, path: str | None, count: int) -> list[str]:
+        stored = self.stored(path)
+        if stored is None or len(stored) != count:
+            return ["pending"] * count
+        return [p.review for p in stored]
+
+    # ==============================================================================================
+    # The file list: status, done, next, order
+    # ==============================================================================================
+    def project_opened(self, project: Project) -> None:
+        self.refresh_all_files(project)
+        if project is self.c.project or self.c.project is None:
+            self._fill_run_picker(project)
+
+    def image_shown(self, project: Project) -> None:
+        self._fill_run_picker(project)
+
+    def refresh_all_files(self, project: Project | None = None) -> None:
+        """Per-image counts and done marks for every listed image (one query per project)."""
+        projects = [project] if project is not None else list(self.c.files.registry.projects)
+        thr = self.window.score_threshold
+        for proj in projects:
+            summaries = proj.summaries(proj.active_run, thr)
+            for path in self.window.files:
+                try:
+                    name = Path(path).relative_to(proj.folder).as_posix()
+                except ValueError:
+                    continue
+                s = summaries.get(name)
+                if s is None:
+                    self.window.file_list.set_state(path, annotated=False, annotations=0, pending=0, done=False)
+                    continue
+                self.window.file_list.set_state(
+                    path,
+                    annotated=s.annotations > 0,
+                    annotations=s.annotations,
+                    pending=s.pending,
+                    done=s.status == "done",
+                    predicted=s.status != "new" or None,
+                )
+
+    def refresh_file(self, path: str) -> None:
+        """Counts of one image from what is cached (after an edit: no query)."""
+        found = self.c.files.registry.find(path)
+        if found is None:
+            return
+        project, name = found
+        entry = project.annotations(name, create=False)
+        n = len(entry) if entry is not None else 0
+        thr = self.window.score_threshold
+        pending = sum(1 for p in project.predictions(name) if p.review == "pending" and p.score >= thr)
+        self.window.file_list.set_state(
+            path, annotated=n > 0, annotations=n, pending=pending, done=project.status(name) == "done"
+        )
+
+    def toggle_done(self) -> bool:
+        """Mark the current image done (reviewed), or back in review when it was."""
+        project, path = self.c.project, self.c.current_path
+        name = self.c._name
+        if project is None or path is None or name is None:
+            self.c.status("Open an image first.")
+            return False
+        done = project.status(name) != "done"
+        project.set_done(name, done)
+        self.refresh_file(path)
+        self.c.status(f"{Path(path).name}: {'done' if done else 'back in review'}", 4000)
+        self.c.files.update_status()
+        return True
+
+    def next_needing_review(self) -> bool:
+        """Go to the next image (in the list's order, wrapping) not done and with pending predictions;
+        when none has any, to the next one not done."""
+        files = self.window.files
+        if not files:
+            self.c.status("Open a folder first.")
+            return False
+        current = self.window.current_image_path
+        start = files.index(current) + 1 if current in files else 0
+        ring = files[start:] + files[:start]
+        fl = self.window.file_list
+        candidates = [p for p in ring if p != current and not fl.state(p).done and not fl.state(p).error]
+        target = next((p for p in candidates if fl.state(p).pending > 0), None)
+        if target is None and candidates:
+            target = candidates[0]
+            self.c.status("No image has predictions left to review; showing the next image not marked done.", 8000)
+        if target is None:
+            self.c.status("Every image is marked done.", 8000)
+            return False
+        self.window.show_file(target)
+        return True
+
+    def set_order(self, order: str) -> None:
+        """List images in folder order, or by model uncertainty (smallest score margin to the
+        threshold among pending predictions first; images without any last)."""
+        if order == self.order and order == ORDER_FOLDER:
+            return
+        files = list(self.window.files)
+        if self.order == ORDER_FOLDER:
+            self._folder_order = files
+        self.order = order
+        if order == ORDER_FOLDER:
+            known = set(files)
+            ordered = [p for p in self._folder_order if p in known] + [p for p in files if p not in self._folder_order]
+        else:
+            margins: dict[str, float] = {}
+            thr = self.window.score_threshold
+            for proj in self.c.files.registry.projects:
+                for name, s in proj.summaries(proj.active_run, thr).items():
+                    if s.min_margin is not None and s.status != "done":
+                        margins[normalise_path(proj.folder / name)] = s.min_margin
+            position = {p: i for i, p in enumerate(self._folder_order or files)}
+            ordered = sorted(files, key=lambda p: (p not in margins, margins.get(p, 0.0), position.get(p, 0)))
+        self.window.reorder_files(ordered)
+        self.window.file_list.set_order(order)
