@@ -52,6 +52,7 @@ class ReviewController(QObject):
         self._shown_run: dict[str, int] = {}  # image path -> run whose predictions the window holds
         self.order = ORDER_FOLDER
         self._folder_order: list[str] = []
+        self._message_after_show: str | None = None  # said once the image is on screen
         self._summary_timer = QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.timeout.connect(self.refresh_all_files)
@@ -220,6 +221,9 @@ class ReviewController(QObject):
 
     def image_shown(self, project: Project) -> None:
         self._fill_run_picker(project)
+        if self._message_after_show:
+            self.c.status(self._message_after_show, 8000)
+            self._message_after_show = None
 
     def refresh_all_files(self, project: Project | None = None) -> None:
         """Per-image counts and done marks for every listed image (one query per project)."""
@@ -288,7 +292,7 @@ class ReviewController(QObject):
         target = next((p for p in candidates if fl.state(p).pending > 0), None)
         if target is None and candidates:
             target = candidates[0]
-            self.c.status("No image has predictions left to review; showing the next image not marked done.", 8000)
+            self._message_after_show = "No image has predictions left to review; this is the next one not marked done."
         if target is None:
             self.c.status("Every image is marked done.", 8000)
             return False
