@@ -176,11 +176,7 @@ class MainWindow(QMainWindow):
         path = normalise_path(path)
         review = getattr(getattr(self, "editing", None), "review", None)
         if store and review is not None:
-            kept = review.store(path, prediction, model_key)
-            if kept is not None:
-                prediction, same = kept
-                if not same:
-                    prepared = None  # reviewed ones of the run stay: another instance list
+            review.store(path, prediction, model_key)  # committed on the project's writer thread
         self.predictions[path] = prediction
         if prepared is not None and len(prepared.paths) == len(prediction.instances):
             if path != self._current_path:
@@ -473,13 +469,13 @@ class MainWindow(QMainWindow):
         if pred is None:
             return
         n = len(pred.instances)
-        self.instance_list.set_visible_flags(self._pending(self._current_path, n))
+        pending = self._pending(self._current_path, n)
+        self.instance_list.set_visible_flags(pending)
         self.instance_list.set_review_states(self._review_states(self._current_path, n))
-        visible = self._visible_mask()
-        self.canvas.overlay.set_visible(visible)
+        self.canvas.overlay.set_visible(self._visible_mask())
         self._update_instance_actions()
-        if self._selected >= 0 and not visible[self._selected]:
-            self.select_instance(-1)
+        if self._selected >= 0 and not pending[self._selected]:
+            self.select_instance(-1)  # it was just accepted or rejected
 
     def set_score_threshold(self, threshold: float) -> None:
         """Filter instances live: masks are recomposited, the list hides rows below it."""

@@ -295,8 +295,9 @@ class EditingController(QObject):
         pred = self._shown_prediction()
         if pred is None or not 0 <= index < len(pred.instances):
             return "Select a predicted instance (click it)."
-        stored = self.review.stored(self._path)
-        if stored is None or len(stored) != len(pred.instances):
+        stored = self.review.stored(self._path, wait=True)
+        pred = self._shown_prediction()  # storing it may have replaced it
+        if pred is None or stored is None or len(stored) != len(pred.instances) or index >= len(stored):
             return "This prediction is not in the project store; run the model again."
         return pred, stored[index]
 
@@ -319,8 +320,8 @@ class EditingController(QObject):
 
     def accept_all_predictions(self) -> bool:
         """Accept every shown prediction (pending review, score at or above the threshold)."""
+        stored = self.review.stored(self._path, wait=True)
         pred = self._shown_prediction()
-        stored = self.review.stored(self._path)
         if pred is None or stored is None or len(stored) != len(pred.instances):
             self.status("No prediction on this image: run the model first (Ctrl+R).")
             return False
@@ -375,8 +376,8 @@ class EditingController(QObject):
 
     def set_prediction_reviews(self, indices: list[int], state: str) -> bool:
         """Reject shown predictions, or put rejected ones back to review; one undo step."""
+        stored = self.review.stored(self._path, wait=True)
         pred = self._shown_prediction()
-        stored = self.review.stored(self._path)
         ann = self.annotations
         if pred is None or stored is None or ann is None or len(stored) != len(pred.instances):
             self.status("Select a predicted instance to reject." if state == "rejected" else "No prediction here.")

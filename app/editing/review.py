@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.image_loader import normalise_path
 from app.model_catalog import MODEL_SCORE_THRESH
@@ -26,7 +26,7 @@ from engine.annotations import masks_equal
 from engine.errors import MaskScopeError
 from engine.project import Project
 from engine.segmenter import Instance, Prediction
-from engine.store.store import StoredPrediction
+from engine.store.store import ProjectStore, StoredPrediction
 
 if TYPE_CHECKING:
     from app.editing.controller import EditingController
@@ -43,9 +43,50 @@ def prediction_from_stored(stored: list[StoredPrediction], class_names: list[str
     return Prediction(tuple(size), instances, list(class_names))
 
 
+def _emit(signal, *args) -> None:
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the window is gone
+        pass
+
+
+def _store_job(name: str, run_id: int, prediction: Prediction):
+    """The writer-thread job storing one image's predictions of a run; returns whether the stored
+    list is the prediction's own instances in order (no reviewed ones of this run kept beside)."""
+
+    def job(store: ProjectStore) -> bool:
+        earlier = [(p.label, p.mask()) for p in store.predictions(name, run_id) if p.review != "pending"]
+        # A re-predicted copy of a reviewed prediction is dropped: a rejection stays a rejection.
+        fresh = [
+            inst
+            for inst in prediction.instances
+            if not any(label == inst.label and masks_equal(mask, inst.mask) for label, mask in earlier)
+        ]
+        store.add_predictions(run_id, name, Prediction(prediction.image_size, fresh, prediction.class_names))
+        # A prediction identical to an annotation accepted earlier (another run) is not pending again.
+        loaded = store.load_annotations(name)
+        accepted = [i for i in loaded[1] if i.source == "prediction"] if loaded is not None else []
+        if accepted:
+            same = [
+                (p.id, "accepted")
+                for p in store.predictions(name, run_id)
+                if p.review == "pending" and any(masks_equal(a.mask, p.mask()) for a in accepted)
+            ]
+            if same:
+                store.set_reviews(same)
+        return not earlier
+
+    return job
+
+
 class ReviewController(QObject):
+    _written = Signal(str)  # from the writer thread: the predictions of this path are committed
+    predictionsStored = Signal(str)  # the window's prediction of this path is mapped to stored ones
+
     def __init__(self, controller: EditingController) -> None:
         super().__init__(controller)
+        self._inflight: dict[str, tuple] = {}  # path -> (future, project, name, run, prediction, model key)
+        self._written.connect(self._finish, Qt.ConnectionType.QueuedConnection)
         self.c = controller
         self.window = controller.window
         self._session_runs: dict[tuple[str, str], int] = {}  # (project folder, model key) -> run id
@@ -91,11 +132,16 @@ class ReviewController(QObject):
     def choose_run(self, run_id: int) -> None:
         """Review another stored run of the current project."""
         project = self.c.project
-        if project is None or run_id == project.active_run:
+        if project is None:
+            return
+        for path in list(self._inflight):  # what the model just made is stored first
+            self._finish(path)
+        if run_id == project.active_run:
             return
         project.set_active_run(run_id)
-        for path in list(self._shown_run):
-            if self.c.files.registry.find(path) is not None and self.c.files.registry.find(path)[0] is project:
+        for path in list(self.window.predictions):
+            found = self.c.files.registry.find(path)
+            if found is not None and found[0] is project:
                 self._shown_run.pop(path, None)
                 self.window.forget_prediction(path)
         self.load(self.window.current_image_path)
@@ -115,52 +161,55 @@ class ReviewController(QObject):
     # ==============================================================================================
     # Storing and loading predictions
     # ==============================================================================================
-    def store(self, path: str, prediction: Prediction, model_key: str) -> tuple[Prediction, bool] | None:
-        """Store a prediction the model just made; returns what to show and whether it is the
-        model's own object (same instances in the same order). None: no project for the image."""
+    def store(self, path: str, prediction: Prediction, model_key: str) -> bool:
+        """Store a prediction the model just made, on the project's writer thread (masks are
+        encoded there, not here). Until it is committed the window shows it as all pending;
+        ``stored(path, wait=True)`` waits for it when the user acts on it at once."""
         path = normalise_path(path)
         try:
             project, name = self.c.files.project_for(path)
             run_id = self._run_for(project, model_key, prediction)
-            earlier = [(p.label, p.mask()) for p in project.predictions(name, run_id) if p.review != "pending"]
-            fresh = [
-                inst
-                for inst in prediction.instances
-                if not any(label == inst.label and masks_equal(mask, inst.mask) for label, mask in earlier)
-            ]
-            kept = Prediction(prediction.image_size, fresh, prediction.class_names)
-            stored = project.add_predictions(run_id, name, kept)
-            self._mark_already_accepted(project, name, stored)
-            stored = project.predictions(name, run_id)
         except MaskScopeError as exc:
             self.c.status(f"Predictions of {Path(path).name} not stored: {exc}", 10000)
-            return None
-        if project.active_run != run_id:
-            project.set_active_run(run_id)
+            return False
+        self._shown_run.pop(path, None)
+        future = project.writer.submit(_store_job(name, run_id, prediction))
+        self._inflight[path] = (future, project, name, run_id, prediction, model_key)
+        future.add_done_callback(lambda _f, p=path: _emit(self._written, p))
+        return True
+
+    @property
+    def writes_in_flight(self) -> int:
+        """Predictions handed to a writer thread and not yet mapped to stored ones."""
+        return len(self._inflight)
+
+    def _finish(self, path: str) -> None:
+        """A stored prediction is committed: map the window's instances to the stored ones."""
+        item = self._inflight.pop(path, None)
+        if item is None:
+            return
+        future, project, name, run_id, raw, model_key = item
+        if project not in self.c.files.registry.projects:
+            return  # closed meanwhile
+        try:
+            aligned = future.result()
+        except Exception as exc:  # noqa: BLE001 - also reported by the writer's error dialog
+            self.c.status(f"Predictions of {Path(path).name} not stored: {exc}", 10000)
+            return
+        stored = project.predictions(name, run_id, refresh=True)
+        self._shown_run[path] = run_id
+        if self.window.predictions.get(path) is raw:
+            if not aligned or len(stored) != len(raw.instances):
+                # Reviewed predictions of this run stay beside the new ones: show the stored list.
+                shown = prediction_from_stored(stored, raw.class_names, raw.image_size)
+                shown.seconds, shown.meta = raw.seconds, raw.meta
+                self.window.set_prediction(path, shown, None, model_key, store=False)
+            elif path == self.window.current_image_path:
+                self.window.refresh_prediction_view()
         if self.c.project is project:
             self._fill_run_picker(project)
-        self._shown_run[path] = run_id
         self.refresh_file(path)
-        same = len(stored) == len(prediction.instances) and not earlier
-        if same:
-            return prediction, True
-        shown = prediction_from_stored(stored, prediction.class_names, prediction.image_size)
-        shown.seconds, shown.meta = prediction.seconds, prediction.meta
-        return shown, False
-
-    def _mark_already_accepted(self, project: Project, name: str, stored: list[StoredPrediction]) -> None:
-        """A new run's prediction identical to an annotation accepted earlier is not pending again."""
-        entry = project.annotations(name, create=False)
-        accepted = [i for i in entry if i.source == "prediction"] if entry is not None else []
-        if not accepted:
-            return
-        same = [
-            (p.id, "accepted")
-            for p in stored
-            if p.review == "pending" and any(masks_equal(a.mask, p.mask()) for a in accepted)
-        ]
-        if same:
-            project.set_reviews(same)
+        self.predictionsStored.emit(path)
 
     def load(self, path: str | None) -> None:
         """Show the active run's stored predictions of ``path`` (on screen) without running the model."""
@@ -172,7 +221,7 @@ class ReviewController(QObject):
             return
         project, name = found
         run_id = project.active_run
-        if run_id is None or self._shown_run.get(path) == run_id:
+        if run_id is None or self._shown_run.get(path) == run_id or path in self._inflight:
             return
         stored = project.predictions(name, run_id)
         if not stored:
@@ -186,11 +235,14 @@ class ReviewController(QObject):
         self._shown_run[path] = run_id
         self.window.set_prediction(path, prediction, None, run.model if run is not None else "", store=False)
 
-    def stored(self, path: str | None) -> list[StoredPrediction] | None:
-        """The stored predictions behind the window's prediction of ``path`` (same order), if any."""
+    def stored(self, path: str | None, wait: bool = False) -> list[StoredPrediction] | None:
+        """The stored predictions behind the window's prediction of ``path`` (same order), if any.
+        ``wait``: when its store write is still in flight, wait for it (a few ms) instead of None."""
         if path is None:
             return None
         path = normalise_path(path)
+        if wait and path in self._inflight:
+            self._finish(path)
         run_id = self._shown_run.get(path)
         found = self.c.files.registry.find(path)
         if run_id is None or found is None:

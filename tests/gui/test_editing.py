@@ -131,16 +131,24 @@ def test_accept_all_above_threshold_and_reject(editing, window):
     assert _stack(ed).undoText() == "Accept 2 Predictions"
 
 
-def test_rerun_keeps_accepted_predictions_out_of_the_prediction_view(editing, window):
+def test_rerun_keeps_accepted_predictions_out_of_the_prediction_view(editing, window, qtbot):
     ed, pred = editing
     window.select_instance(0)
     ed.accept_prediction()
     assert not ed.accept_prediction(0)  # hidden now: not accepted twice
     assert len(ed.annotations) == 1
     rerun = FakeSegmenter().predict(window.current_image)  # the same masks again, new objects
-    window.set_prediction(window.current_image_path, rerun)
-    window.predictionArrived.emit(window.current_image_path)
-    assert list(window.canvas.overlay.visible) == [False, True, False]
+    with qtbot.waitSignal(ed.review.predictionsStored, timeout=5000):  # stored by the writer thread
+        window.set_prediction(window.current_image_path, rerun)
+    # The accepted one is not predicted again: the run keeps it, accepted, beside the new ones.
+    assert len(window.current_prediction.instances) == 3
+    states = ed.review.states(window.current_image_path, 3)
+    assert sorted(states) == ["accepted", "pending", "pending"]
+    visible = list(window.canvas.overlay.visible)
+    assert visible == [
+        s == "pending" and i.score >= 0.5 for s, i in zip(states, window.current_prediction.instances, strict=True)
+    ]
+    assert sum(visible) == 1
 
 
 # --- brush and eraser --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def _run_folder(window, qtbot, image_folder, seg=None, label="fake"):
     with qtbot.waitSignal(window.folderRunFinished, timeout=30000):
         window.run_folder()
     qtbot.waitUntil(lambda: window.current_prediction is not None, timeout=5000)
+    qtbot.waitUntil(lambda: ed.review.writes_in_flight == 0, timeout=5000)  # the writer stored them all
     return ed, seg
 
 
