@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFormLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QStyle,
@@ -112,6 +113,10 @@ class FileListDock(QDockWidget):
         form.addRow("Run", self.run_combo)
         form.addRow("Order", self.order_combo)
         layout.addLayout(form)
+        legend = QLabel("name   to review / annotations   \u2713 done")
+        legend.setContentsMargins(6, 0, 4, 0)
+        legend.setEnabled(False)  # a quiet hint, in the disabled text colour
+        layout.addWidget(legend)
         self.list = QListWidget(self)
         self.list.setIconSize(QSize(16, 16))
         self.list.setUniformItemSizes(True)
