@@ -583,13 +583,14 @@ class MainWindow(QMainWindow):
             return
         model = self.models.requested or self.models.active
         key = model.key if model is not None else ""
-        todo = [p for p in self.files if self._prediction_model.get(p) != key or p not in self.predictions]
+        review = getattr(getattr(self, "editing", None), "review", None)
+        if review is not None:  # a folder run is one stored run: resumed, or a new one
+            todo = review.plan_folder_run(self.files, key)
+        else:
+            todo = [p for p in self.files if self._prediction_model.get(p) != key or p not in self.predictions]
         if not todo:
             self.statusBar().showMessage("Every image already has a prediction from this model.", 5000)
             return
-        review = getattr(getattr(self, "editing", None), "review", None)
-        if review is not None:
-            review.new_folder_run()  # a folder run's predictions are one stored run
         self._folder_total = len(todo)
         self._folder_errors = []
         self.progress_bar.setRange(0, len(todo))

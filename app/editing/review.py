@@ -50,6 +50,15 @@ def _emit(signal, *args) -> None:
         pass
 
 
+def _predicted_images(project: Project, run_id: int) -> set[str]:
+    """Names of the images run ``run_id`` has predictions for (one indexed query)."""
+    project.flush()
+    rows = project.store.conn.execute(
+        "SELECT DISTINCT i.name FROM predictions p JOIN images i ON i.id = p.image_id WHERE p.run_id = ?", (run_id,)
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _store_job(name: str, run_id: int, prediction: Prediction):
     """The writer-thread job storing one image's predictions of a run; returns whether the stored
     list is the prediction's own instances in order (no reviewed ones of this run kept beside)."""
@@ -89,7 +98,8 @@ class ReviewController(QObject):
         self._written.connect(self._finish, Qt.ConnectionType.QueuedConnection)
         self.c = controller
         self.window = controller.window
-        self._session_runs: dict[tuple[str, str], int] = {}  # (project folder, model key) -> run id
+        self._session_runs: dict[tuple[str, str], int | None] = {}  # (project folder, model key) -> run id
+        self._predicted: dict[tuple[str, str], set[str]] = {}  # images a resumed run already has
         self._shown_run: dict[str, int] = {}  # image path -> run whose predictions the window holds
         self.order = ORDER_FOLDER
         self._folder_order: list[str] = []
@@ -105,9 +115,32 @@ class ReviewController(QObject):
     # ==============================================================================================
     # Runs
     # ==============================================================================================
-    def new_folder_run(self) -> None:
-        """The next predictions start a new run in each project (a folder run is one run)."""
+    def plan_folder_run(self, files: list[str], model_key: str) -> list[str]:
+        """The images of ``files`` a folder run with ``model_key`` still has to predict.
+
+        When a project's active run was made by that model, the folder run continues it (a
+        cancelled or interrupted run resumes; images it already predicted are skipped); otherwise
+        its predictions become a new run, kept beside the others."""
         self._session_runs.clear()
+        todo: list[str] = []
+        for path in files:
+            try:
+                project, name = self.c.files.project_for(path)
+            except MaskScopeError:
+                todo.append(path)  # the run reports what is wrong with it
+                continue
+            key = (str(project.folder), model_key)
+            if key not in self._session_runs:
+                run = next((r for r in project.runs() if r.id == project.active_run), None)
+                if run is not None and run.model == (model_key or "model"):
+                    self._session_runs[key] = run.id
+                    self._predicted[key] = _predicted_images(project, run.id)
+                else:
+                    self._session_runs[key] = None  # a new run, made with the first prediction
+                    self._predicted[key] = set()
+            if name not in self._predicted[key]:
+                todo.append(path)
+        return todo
 
     def _run_for(self, project: Project, model_key: str, prediction: Prediction) -> int:
         key = (str(project.folder), model_key)

@@ -186,3 +186,41 @@ def test_a_second_models_run_is_kept_and_the_picker_switches(window, qtbot, imag
     assert len(window.current_prediction.instances) == 3
     assert [p.review for p in ed.review.stored(window.current_image_path)] == ["pending", "rejected", "pending"]
     assert list(window.canvas.overlay.visible) == [True, False, False]
+
+
+def test_a_folder_run_again_resumes_the_stored_run(window, new_window, qtbot, image_folder):
+    ed, _ = _run_folder(window, qtbot, image_folder)
+    run = ed.project.active_run
+    window.close()
+    win2 = new_window()
+    seg2 = FakeSegmenter()
+    ed2, _ = _run_folder(win2, qtbot, image_folder, seg=seg2)
+    assert seg2.calls == 0  # every readable image is in the stored run already
+    assert ed2.project.active_run == run and len(ed2.project.runs()) == 1
+    (image_folder / "img_3.png").write_bytes((image_folder / "img_0.png").read_bytes())  # a new image
+    win2.open_image(str(image_folder / "img_0.png"))
+    with qtbot.waitSignal(win2.folderRunFinished, timeout=30000):
+        win2.run_folder()
+    qtbot.waitUntil(lambda: ed2.review.writes_in_flight == 0, timeout=5000)
+    assert seg2.calls == 1 and ed2.project.active_run == run
+    assert len(ed2.project.predictions("img_3.png", run)) == 3
+
+
+def test_predictions_are_stored_on_the_writer_thread(window, qtbot, image_folder, monkeypatch):
+    import threading
+
+    ed = install_editing(window)
+    with qtbot.waitSignal(window.imageShown, timeout=10000):
+        window.open_image(str(image_folder / "img_0.png"))
+    threads = []
+    original = ProjectStore.add_predictions
+
+    def recording(self, *args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProjectStore, "add_predictions", recording)
+    with qtbot.waitSignal(ed.review.predictionsStored, timeout=5000):
+        window.set_prediction(window.current_image_path, FakeSegmenter().predict(window.current_image))
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    assert len(ed.review.stored(window.current_image_path)) == 3
