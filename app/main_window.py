@@ -797,9 +797,9 @@ class MainWindow(QMainWindow):
             training.shutdown()
         self.worker.shutdown()
         self.loader.shutdown()
-        editing = getattr(self, "editing", None)
-        if editing is not None:
-            editing.files.shutdown()  # commits what is queued and closes the project stores
+        files = getattr(getattr(self, "editing", None), "files", None)
+        if files is not None:
+            files.shutdown()  # commits what is queued and closes the project stores
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)

@@ -343,7 +343,12 @@ class ReviewController(QObject):
         entry = project.annotations(name, create=False)
         n = len(entry) if entry is not None else 0
         thr = self.window.score_threshold
-        pending = sum(1 for p in project.predictions(name) if p.review == "pending" and p.score >= thr)
+        run_id = self._shown_run.get(normalise_path(path))  # cached predictions only: no query per edit
+        pending = (
+            None
+            if run_id is None
+            else sum(1 for p in project.predictions(name, run_id) if p.review == "pending" and p.score >= thr)
+        )
         self.window.file_list.set_state(
             path, annotated=n > 0, annotations=n, pending=pending, done=project.status(name) == "done"
         )
