@@ -95,8 +95,8 @@ def build_actions(window: MainWindow) -> WindowActions:
     last = _action(window, "Last Image", window.last_image, ("End",))
 
     deselect = _action(window, "Select &None", lambda: window.select_instance(-1), ("Esc",))
-    hide_selected = _action(window, "&Hide Selected Instance", window.hide_selected_instance, ("H",))
-    show_all = _action(window, "Show &All Instances", window.show_all_instances, ("Shift+H",))
+    hide_selected = _action(window, "&Hide (Reject) Selected Prediction", window.hide_selected_instance, ("H",))
+    show_all = _action(window, "Show &Rejected Predictions Again", window.show_all_instances, ("Shift+H",))
     copy_path = _action(window, "&Copy Image Path", lambda: _copy_path(window), ("Ctrl+Shift+C",))
 
     zoom_in = _action(window, "Zoom &In", canvas.zoom_in, (K.ZoomIn, "Ctrl+=", "+"), "zoom-in")
@@ -259,7 +259,7 @@ SHORTCUT_HELP = """<table cellspacing=4>
 <tr><td><b>Drag</b>, <b>middle drag</b>, <b>Space+drag</b></td><td>Pan</td></tr>
 <tr><td><b>Ctrl+0</b> / <b>Ctrl+1</b></td><td>Fit to window / actual pixels (100 %)</td></tr>
 <tr><td><b>Click</b></td><td>Select the instance under the cursor (Esc: none)</td></tr>
-<tr><td><b>H</b> / <b>Shift+H</b></td><td>Hide selected instance / show all</td></tr>
+<tr><td><b>H</b> / <b>Shift+H</b></td><td>Reject the selected prediction / review rejected ones again</td></tr>
 <tr><td><b>O</b>, <b>B</b>, <b>L</b>, <b>S</b></td><td>Outlines, boxes, labels, scores on/off</td></tr>
 <tr><td><b>Ctrl+R</b>, <b>F5</b></td><td>Run the model on the image</td></tr>
 <tr><td><b>Ctrl+Shift+R</b></td><td>Run on every image in the list</td></tr>

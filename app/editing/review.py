@@ -315,7 +315,9 @@ class ReviewController(QObject):
         projects = [project] if project is not None else list(self.c.files.registry.projects)
         thr = self.window.score_threshold
         for proj in projects:
-            summaries = proj.summaries(proj.active_run, thr)
+            run_id = proj.active_run
+            summaries = proj.summaries(run_id, thr)
+            predicted = _predicted_images(proj, run_id) if run_id is not None else set()
             for path in self.window.files:
                 try:
                     name = Path(path).relative_to(proj.folder).as_posix()
@@ -331,7 +333,7 @@ class ReviewController(QObject):
                     annotations=s.annotations,
                     pending=s.pending,
                     done=s.status == "done",
-                    predicted=s.status != "new" or None,
+                    predicted=name in predicted or path in self.window.predictions,
                 )
 
     def refresh_file(self, path: str) -> None:

@@ -224,3 +224,13 @@ def test_predictions_are_stored_on_the_writer_thread(window, qtbot, image_folder
         window.set_prediction(window.current_image_path, FakeSegmenter().predict(window.current_image))
     assert len(threads) == 1 and threads[0] is not threading.main_thread()
     assert len(ed.review.stored(window.current_image_path)) == 3
+
+
+def test_file_list_counts_follow_the_score_threshold(window, qtbot, image_folder):
+    ed, _ = _run_folder(window, qtbot, image_folder)
+    img1 = _path(image_folder, "img_1.png")
+    assert window.file_list.state(img1).pending == 2 and window.file_list.state(img1).predicted
+    assert "2 / 0" in window.file_list._items[img1].text()
+    window.set_score_threshold(0.8)  # only the 0.95 one is shown now
+    qtbot.waitUntil(lambda: window.file_list.state(img1).pending == 1, timeout=3000)
+    assert list(window.canvas.overlay.visible) == [True, False, False]
