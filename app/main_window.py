@@ -200,18 +200,7 @@ class MainWindow(QMainWindow):
 
     def reorder_files(self, files: list[str]) -> None:
         """The same files in another order (the review order); the current image stays."""
-        states = {p: self.file_list.state(p) for p in files}
-        self._set_files(files)
-        for path, state in states.items():
-            self.file_list.set_state(
-                path,
-                predicted=state.predicted,
-                annotated=state.annotated,
-                error=state.error,
-                pending=state.pending,
-                annotations=state.annotations,
-                done=state.done,
-            )
+        self._set_files(files)  # the file list keeps each path's marks
         self.file_list.set_current(self._current_path)
 
     # ------------------------------------------------------------------------------------------------
@@ -501,17 +490,18 @@ class MainWindow(QMainWindow):
 
     def set_instance_visible(self, index: int, visible: bool) -> None:
         """Unticking a prediction rejects it, ticking a rejected one puts it back to review (undoable)."""
-        editing = getattr(self, "editing", None)
-        if editing is not None and self._shown_prediction() is not None:
-            editing.set_prediction_reviews([index], "pending" if visible else "rejected")
+        review = getattr(getattr(self, "editing", None), "set_prediction_reviews", None)
+        if review is not None and self._shown_prediction() is not None:
+            review([index], "pending" if visible else "rejected")
         self.refresh_prediction_view()
 
     def show_all_instances(self) -> None:
         """Put every rejected prediction of the image back to review."""
-        pred, editing = self._shown_prediction(), getattr(self, "editing", None)
-        if pred is not None and editing is not None:
+        pred = self._shown_prediction()
+        review = getattr(getattr(self, "editing", None), "set_prediction_reviews", None)
+        if pred is not None and review is not None:
             states = self._review_states(self._current_path, len(pred.instances))
-            editing.set_prediction_reviews([i for i, s in enumerate(states) if s == "rejected"], "pending")
+            review([i for i, s in enumerate(states) if s == "rejected"], "pending")
 
     def hide_selected_instance(self) -> None:
         if self._selected >= 0:

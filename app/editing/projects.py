@@ -68,12 +68,17 @@ class ProjectRegistry:
                 raise  # a damaged database: never replace it silently
             # The legacy annotations file is unreadable: start an empty store that saves elsewhere.
             broken = folder / ANNOTATIONS_NAME
-            store = ProjectStore(store_path_for(folder))
+            if not broken.is_file():
+                raise  # not an unreadable legacy file (e.g. a folder where no store can be made)
             try:
-                store.set_meta("save_path", str(broken.with_name(broken.stem + ".recovered.json")))
-            finally:
-                store.close()
-            project = Project.open(folder, background=True)
+                store = ProjectStore(store_path_for(folder))
+                try:
+                    store.set_meta("save_path", str(broken.with_name(broken.stem + ".recovered.json")))
+                finally:
+                    store.close()
+                project = Project.open(folder, background=True)
+            except (OSError, MaskScopeError) as again:
+                raise MaskScopeError(f"{exc}\nNo project store could be made either: {again}") from again
             report = OpenReport(project, error=str(exc))
         self.projects.append(project)
         return report
