@@ -86,6 +86,8 @@ class EditingController(QObject):
         window.overlay_controls.opacityChanged.connect(self.layer.set_opacity)
         window.actions_.show_labels.toggled.connect(self.layer.set_show_labels)
         window.actions_.deselect.triggered.connect(lambda: self.select(-1))
+        # One selection: picking a prediction drops the annotation selection (and the reverse, in select).
+        window.instanceSelected.connect(lambda i: self.select(-1) if i >= 0 else None)
         self.layer.set_show_labels(window.actions_.show_labels.isChecked())
         self.canvas.zoomChanged.connect(self._on_zoom)
         self.dock.instanceSelected.connect(self.select)
@@ -268,6 +270,8 @@ class EditingController(QObject):
         if instance_id == self._selected:
             return
         self._selected = instance_id
+        if instance_id > 0 and self.window.selected_instance >= 0:
+            self.window.select_instance(-1)
         self.layer.set_selected(instance_id)
         self.dock.select(instance_id)
         if self.tool_name == "polygon":

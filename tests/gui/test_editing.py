@@ -450,3 +450,16 @@ def test_mask_ops_growth_and_fill():
     open_c = np.ones((5, 5), bool)
     open_c[2, 2:] = False  # the gap reaches the border: not a hole
     assert fill_holes(CroppedMask(0, 0, open_c, (20, 20))).added == 0
+
+
+def test_one_selection_for_predictions_and_annotations(editing, window):
+    ed, _ = editing
+    window.select_instance(0)
+    ed.accept_prediction()
+    ann_id = ed.annotations.instances[0].id
+    assert ed.selected_id == ann_id and window.selected_instance == -1
+    window.select_instance(1)  # a prediction: the annotation is no longer selected
+    assert window.selected_instance == 1 and ed.selected_id == -1
+    ed.select(ann_id)  # an annotation: the prediction is no longer selected
+    assert ed.selected_id == ann_id and window.selected_instance == -1
+    assert window.canvas.overlay.selected == -1 and window.instance_list.selected_index() == -1
