@@ -163,10 +163,14 @@ def contours_path(contours: list[np.ndarray]) -> QPainterPath:
 
 
 class OutlineItem(QGraphicsItem):
-    """All visible mask outlines as one-pixel cosmetic lines, cached in device pixels.
+    """Instances' outlines in their colours as one-pixel cosmetic lines, cached in device pixels:
+    the one outline item of the prediction overlay and of the annotation layer.
 
-    The cache is redrawn only when the outlines, the visible set or the zoom change; hover and
-    selection are drawn by ``HighlightItem`` so moving the mouse never redraws 100 outlines.
+    One-pixel cosmetic lines take Qt's fast hairline rasteriser, while any wider pen goes through
+    the general stroker (about 10x slower for 100 masks). The cache is redrawn only when the
+    outlines, the shown set or the zoom change; hover and selection are ``HighlightItem``'s, so
+    moving the mouse never redraws 100 outlines. Outlines are addressed by position; ``ids``
+    (annotation ids) name them for ``set_hidden``, ``set_selected`` and ``path_of``.
     """
 
     def __init__(self) -> None:
@@ -174,15 +178,21 @@ class OutlineItem(QGraphicsItem):
         self._paths: list[QPainterPath] = []
         self._colors: list[QColor] = []
         self._pens: list[QPen] = []
-        self._visible: np.ndarray = np.zeros(0, bool)
+        self._ids: list[int] = []
+        self._visible: np.ndarray = np.zeros(0, bool)  # shown by the owner (threshold, review state)
+        self._hidden: set[int] = set()  # ids whose outline is stale (a brush stroke in progress)
+        self.selected = -1  # id whose outline the highlight draws instead
         self._rect = QRectF()
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
-    def set_outlines(self, paths: list[QPainterPath], colors: list[QColor], image_rect: QRectF) -> None:
+    def set_outlines(
+        self, paths: list[QPainterPath], colors: list[QColor], image_rect: QRectF, ids: list[int] | None = None
+    ) -> None:
         self.prepareGeometryChange()
         self._paths = paths
         self._colors = colors
-        self._pens = [_cosmetic(c, 1.0) for c in colors]
+        self._pens = [cosmetic_pen(c, 1.0) for c in colors]
+        self._ids = list(range(len(paths))) if ids is None else list(ids)
         self._visible = np.ones(len(paths), bool)
         self._rect = QRectF(image_rect)
         self.update()
@@ -190,6 +200,20 @@ class OutlineItem(QGraphicsItem):
     def set_visible_instances(self, visible: np.ndarray) -> None:
         self._visible = visible
         self.update()
+
+    def set_hidden(self, ids: set[int]) -> None:
+        if ids != self._hidden:
+            self._hidden = set(ids)
+            self.update()
+
+    def set_selected(self, instance_id: int) -> None:
+        if instance_id != self.selected:
+            self.selected = instance_id
+            self.update()
+
+    @property
+    def hidden(self) -> set[int]:
+        return self._hidden
 
     @property
     def paths(self) -> list[QPainterPath]:
@@ -199,52 +223,90 @@ class OutlineItem(QGraphicsItem):
     def colors(self) -> list[QColor]:
         return self._colors
 
+    def path_of(self, instance_id: int) -> QPainterPath | None:
+        for i, path in zip(self._ids, self._paths, strict=True):
+            if i == instance_id:
+                return path
+        return None
+
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        # One-pixel cosmetic lines: Qt draws these with its fast hairline rasteriser, while any
-        # wider pen goes through the general stroker (about 10x slower for 100 masks).
-        pens = self._pens
+        pens, ids, skip = self._pens, self._ids, self._hidden
         for i in np.flatnonzero(self._visible):
+            inst_id = ids[i]
+            if inst_id == self.selected or (skip and inst_id in skip):
+                continue
             painter.setPen(pens[i])
             painter.drawPath(self._paths[i])
 
 
+HALO = QColor(0, 0, 0, 170)
+
+
 class HighlightItem(QGraphicsItem):
-    """The hovered and the selected instance's outline, thick with a dark halo (drawn uncached)."""
+    """The hovered and the selected instance's outlines, thick on a dark halo (white when
+    selected): the one highlight item of the prediction overlay and of the annotation layer.
 
-    def __init__(self, outlines: OutlineItem) -> None:
+    ``tight``: its bounds are the outlines' own boxes (padded for the wide pen), so repaints
+    elsewhere (brush segments on other instances) never stroke it; otherwise the image.
+    """
+
+    def __init__(self, tight: bool = False) -> None:
         super().__init__()
-        self._outlines = outlines
-        self._visible: np.ndarray = np.zeros(0, bool)
-        self.selected = -1
-        self.hovered = -1
+        self._tight = tight
+        self._lines: list[tuple[QPainterPath, QColor, float]] = []
+        self._image_rect = QRectF()
+        self._rect = QRectF()
+        self.pad = 8.0  # image pixels around the paths for the wide pen; set from the zoom
+        if tight:
+            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
-    def set_visible_instances(self, visible: np.ndarray) -> None:
-        self._visible = visible
+    def set_lines(self, lines: list[tuple[QPainterPath, QColor, float]], image_rect: QRectF | None = None) -> None:
+        """(path, colour, width) to draw, bottom first."""
+        self.prepareGeometryChange()
+        self._lines = lines
+        if image_rect is not None:
+            self._image_rect = QRectF(image_rect)
+        self._update_rect()
         self.update()
 
+    def set_view_scale(self, scale: float) -> None:
+        self.pad = 4.0 / max(scale, 1e-6)
+        self.prepareGeometryChange()
+        self._update_rect()
+
+    def _update_rect(self) -> None:
+        if not self._tight:
+            self._rect = self._image_rect
+            return
+        rect = QRectF()
+        for path, _color, _width in self._lines:
+            rect = rect.united(path.boundingRect())
+        self._rect = rect.adjusted(-self.pad, -self.pad, self.pad, self.pad) if self._lines else QRectF()
+
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._outlines.boundingRect()
+        return self._rect
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        paths, colors = self._outlines.paths, self._outlines.colors
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        for i, width in ((self.hovered, 2.0), (self.selected, 2.5)):
-            if 0 <= i < len(paths) and i < len(self._visible) and self._visible[i]:
-                # A dark halo under the line keeps it visible on any background.
-                painter.setPen(_cosmetic(QColor(0, 0, 0, 160), width + 2.0))
-                painter.drawPath(paths[i])
-                painter.setPen(_cosmetic(QColor(255, 255, 255) if i == self.selected else colors[i], width))
-                painter.drawPath(paths[i])
+        for path, color, width in self._lines:
+            # A dark halo under the line keeps it visible on any background.
+            painter.setPen(cosmetic_pen(HALO, width + 2.0, Qt.PenJoinStyle.MiterJoin))
+            painter.drawPath(path)
+            painter.setPen(cosmetic_pen(color, width, Qt.PenJoinStyle.MiterJoin))
+            painter.drawPath(path)
 
 
-def _cosmetic(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+def cosmetic_pen(
+    color: QColor, width: float, join: Qt.PenJoinStyle = Qt.PenJoinStyle.RoundJoin, style=Qt.PenStyle.SolidLine
+) -> QPen:
+    """A pen of ``width`` screen pixels at any zoom."""
     pen = QPen(color, width, style)
     pen.setCosmetic(True)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    pen.setJoinStyle(join)
     return pen
 
 
@@ -293,7 +355,7 @@ class BoxLabelItem(QGraphicsItem):
         self._colors = colors
         # Built once per prediction: paint() runs on every zoom step.
         self._rects = [QRectF(float(x1), float(y1), float(x2 - x1), float(y2 - y1)) for x1, y1, x2, y2 in self._boxes]
-        self._pens = [_cosmetic(c, 1.0) for c in colors]
+        self._pens = [cosmetic_pen(c, 1.0) for c in colors]
         self._text_colors = [QColor(*readable_text_rgb((c.red(), c.green(), c.blue()))) for c in colors]
         # The frame that shows a new prediction already redraws masks and outlines; boxes and labels
         # follow one event-loop turn later, so no single frame blocks the GUI for all of it.
@@ -349,7 +411,7 @@ class BoxLabelItem(QGraphicsItem):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             # Solid hairlines: dashed or wide cosmetic pens are slow to rasterise.
             for i in order:
-                painter.setPen(self._pens[i] if i != self.selected else _cosmetic(self._colors[i], 2.0))
+                painter.setPen(self._pens[i] if i != self.selected else cosmetic_pen(self._colors[i], 2.0))
                 painter.drawRect(self._rects[i])
         if not (self.show_labels or self.show_scores):
             return

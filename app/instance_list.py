@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRect, Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QTreeView, QWidget
 
 from app.icons import swatch
@@ -20,6 +20,9 @@ COLUMNS = ("#", "Class", "Score", "Area (px)")
 COL_INDEX, COL_CLASS, COL_SCORE, COL_AREA = range(4)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # numeric sort key; in column 0 it is the instance index
+
+
+_REVIEW_TIPS = {"pending": "", "rejected": "rejected; tick to review it again", "accepted": "accepted: an annotation"}
 
 
 class InstanceListDock(QDockWidget):
@@ -44,7 +47,7 @@ class InstanceListDock(QDockWidget):
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(COL_SCORE, Qt.SortOrder.DescendingOrder)
         self.view.header().setStretchLastSection(True)
-        self.view.setToolTip("Instances of the current prediction; untick to hide one")
+        self.view.setToolTip("Predicted instances; untick to reject one (ticking a rejected one puts it back)")
         for col, width in ((COL_INDEX, 64), (COL_CLASS, 110), (COL_SCORE, 60)):
             self.view.setColumnWidth(col, width)
         self.setWidget(self.view)
@@ -94,6 +97,26 @@ class InstanceListDock(QDockWidget):
         self.view.setSortingEnabled(True)  # sorts by the header's current column and order
         self._updating = False
         self._update_title()
+
+    def set_visible_flags(self, visible: np.ndarray) -> None:
+        """New check box states (the predictions still to review)."""
+        self._user_visible = visible
+        self.refresh_checks()
+
+    def set_review_states(self, states: list[str]) -> None:
+        """Reviewed predictions are listed dimmed, with their state ('accepted', 'rejected')."""
+        dim = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        self._updating = True
+        for i, first in enumerate(self._first[: len(states)]):
+            cls = self.model.item(first.row(), COL_CLASS)
+            name = cls.data(SORT_ROLE)
+            state = states[i]
+            cls.setText(name if state == "pending" else f"{name} ({state})")
+            cls.setToolTip(_REVIEW_TIPS.get(state, state))
+            for col in range(self.model.columnCount()):
+                item = self.model.item(first.row(), col)
+                item.setData(None if state == "pending" else QBrush(dim), Qt.ItemDataRole.ForegroundRole)
+        self._updating = False
 
     def set_above_threshold(self, above: np.ndarray) -> None:
         """Hide rows whose score is below the threshold."""

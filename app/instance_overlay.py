@@ -63,7 +63,9 @@ class InstanceOverlay:
     def __init__(self, scene: QGraphicsScene) -> None:
         self.fill = MaskLayerItem()
         self.outlines = OutlineItem()
-        self.highlight = HighlightItem(self.outlines)
+        self.highlight = HighlightItem()
+        self._selected = -1
+        self._hovered = -1
         self.boxes = BoxLabelItem()
         for item, z in (
             (self.fill, Z_MASKS),
@@ -102,8 +104,8 @@ class InstanceOverlay:
         rect = QRectF(0, 0, image_size[1], image_size[0])
         self.outlines.set_outlines(prepared.paths, qcolors, rect)
         self.boxes.set_boxes(boxes, class_names, scores, qcolors, rect)
-        self.highlight.selected = self.boxes.selected = -1
-        self.highlight.hovered = -1
+        self._selected = self._hovered = self.boxes.selected = -1
+        self.highlight.set_lines([], rect)
         visible = np.ones(n, bool) if visible is None else np.asarray(visible, bool)
         fill = prepared.fill
         if fill is not None and prepared.fill_visible is not None and np.array_equal(prepared.fill_visible, visible):
@@ -132,7 +134,7 @@ class InstanceOverlay:
     def _apply_fill(self, layer: FillLayer) -> None:
         self.fill.set_layer(layer.argb, layer.x0, layer.y0)
         self.outlines.set_visible_instances(self._visible)
-        self.highlight.set_visible_instances(self._visible)
+        self._update_highlight()
         self.boxes.set_visible_instances(self._visible)
 
     # --- display options ---------------------------------------------------------------------------
@@ -153,21 +155,29 @@ class InstanceOverlay:
 
     @property
     def selected(self) -> int:
-        return self.highlight.selected
+        return self._selected
 
     @property
     def hovered(self) -> int:
-        return self.highlight.hovered
+        return self._hovered
 
     def set_selected(self, index: int) -> None:
-        self.highlight.selected = self.boxes.selected = index
-        self.highlight.update()
+        self._selected = self.boxes.selected = index
+        self._update_highlight()
         self.boxes.update()
 
     def set_hovered(self, index: int) -> None:
-        if index != self.highlight.hovered:
-            self.highlight.hovered = index
-            self.highlight.update()
+        if index != self._hovered:
+            self._hovered = index
+            self._update_highlight()
+
+    def _update_highlight(self) -> None:
+        paths, colors, shown = self.outlines.paths, self.outlines.colors, self._visible
+        lines = []
+        for i, width in ((self._hovered, 2.0), (self._selected, 2.5)):
+            if 0 <= i < len(paths) and i < len(shown) and shown[i]:
+                lines.append((paths[i], QColor(255, 255, 255) if i == self._selected else colors[i], width))
+        self.highlight.set_lines(lines)
 
     # --- queries -----------------------------------------------------------------------------------
     @property

@@ -58,7 +58,6 @@ class MainWindow(QMainWindow):
         self.predictions: dict[str, object] = {}  # path -> engine Prediction
         self._prepared: dict[str, PreparedOverlay] = {}  # path -> outlines/areas (from the worker)
         self._prediction_model: dict[str, str] = {}  # path -> model key that made it
-        self._user_visible: dict[str, np.ndarray] = {}  # path -> per-instance show/hide
         self._selected = -1
         self._explicit_open: str | None = None  # a file the user opened by name: errors get a dialog
         self._run_started: dict[str, float] = {}  # path -> time Run was asked, for the status bar
@@ -172,13 +171,18 @@ class MainWindow(QMainWindow):
         self.file_list.set_state(normalise_path(path), **marks)
 
     def set_prediction(
-        self, path: str, prediction, prepared: PreparedOverlay | None = None, model_key: str = ""
+        self, path: str, prediction, prepared: PreparedOverlay | None = None, model_key: str = "", store: bool = True
     ) -> None:
-        """Store ``prediction`` for ``path`` and show it if ``path`` is current.
+        """Keep ``prediction`` for ``path`` and show it if ``path`` is current.
 
-        ``prepared`` (outlines, areas, mask layer) comes from the worker; without it, it is computed here.
+        ``store``: also store it in the image's project as part of a prediction run (what the
+        model just made; False for predictions read back from the store). ``prepared`` (outlines,
+        areas, mask layer) comes from the worker; without it, it is computed here.
         """
         path = normalise_path(path)
+        review = getattr(getattr(self, "editing", None), "review", None)
+        if store and review is not None:
+            review.store(path, prediction, model_key)  # committed on the project's writer thread
         self.predictions[path] = prediction
         if prepared is not None and len(prepared.paths) == len(prediction.instances):
             if path != self._current_path:
@@ -187,10 +191,23 @@ class MainWindow(QMainWindow):
         else:
             self._prepared.pop(path, None)
         self._prediction_model[path] = model_key
-        self._user_visible[path] = np.ones(len(prediction.instances), bool)
         self.file_list.set_state(path, predicted=True, error=None)
         if path == self._current_path and self._display is not None:
             self._show_prediction()
+
+    def forget_prediction(self, path: str) -> None:
+        """Drop the prediction held for ``path`` (another stored run is reviewed now)."""
+        path = normalise_path(path)
+        self.predictions.pop(path, None)
+        self._prepared.pop(path, None)
+        self._prediction_model.pop(path, None)
+        if path == self._current_path:
+            self._show_prediction()
+
+    def reorder_files(self, files: list[str]) -> None:
+        """The same files in another order (the review order); the current image stays."""
+        self._set_files(files)  # the file list keeps each path's marks
+        self.file_list.set_current(self._current_path)
 
     # ------------------------------------------------------------------------------------------------
     # Opening files
@@ -409,7 +426,7 @@ class MainWindow(QMainWindow):
             boxes = np.array([inst.box for inst in instances], np.float32).reshape(-1, 4)
             names = [pred.class_name(inst) for inst in instances]
             scores = np.array([inst.score for inst in instances], np.float32)
-            user = self._user_visible.setdefault(path, np.ones(len(instances), bool))
+            pending = self._pending(path, len(instances))
             prepared = self._prepared.get(path)
             if prepared is None:
                 prepared = self._prepared[path] = prepare_overlay(masks, self._display.size, None)
@@ -417,7 +434,8 @@ class MainWindow(QMainWindow):
                 masks, boxes, names, scores, self._display.size, prepared, self._visible_mask()
             )
             prepared.fill = None  # used once; the overlay item holds the layer now
-            self.instance_list.set_instances(names, scores, prepared.areas, self.canvas.overlay.colors, user)
+            self.instance_list.set_instances(names, scores, prepared.areas, self.canvas.overlay.colors, pending)
+            self.instance_list.set_review_states(self._review_states(path, len(instances)))
             self.instance_list.set_above_threshold(scores >= self.score_threshold)
         self.canvas.setToolTip("")
         self._update_instance_actions()
@@ -430,12 +448,33 @@ class MainWindow(QMainWindow):
             return np.zeros(0, np.float32)
         return np.array([inst.score for inst in pred.instances], np.float32)
 
+    def _pending(self, path: str | None, count: int) -> np.ndarray:
+        """Which predictions of ``path`` are still to review: the store says (all without a project)."""
+        review = getattr(getattr(self, "editing", None), "review", None)
+        return review.pending(path, count) if review is not None else np.ones(count, bool)
+
+    def _review_states(self, path: str | None, count: int) -> list[str]:
+        review = getattr(getattr(self, "editing", None), "review", None)
+        return review.states(path, count) if review is not None else ["pending"] * count
+
     def _visible_mask(self) -> np.ndarray:
+        """Shown predictions: still pending review and at or above the score threshold."""
         scores = self._scores()
-        user = self._user_visible.get(self._current_path)
-        if user is None or len(user) != len(scores):
-            user = np.ones(len(scores), bool)
-        return (scores >= self.score_threshold) & user
+        return (scores >= self.score_threshold) & self._pending(self._current_path, len(scores))
+
+    def refresh_prediction_view(self) -> None:
+        """Re-read review states after they changed: overlay, list check boxes, selection."""
+        pred = self._shown_prediction()
+        if pred is None:
+            return
+        n = len(pred.instances)
+        pending = self._pending(self._current_path, n)
+        self.instance_list.set_visible_flags(pending)
+        self.instance_list.set_review_states(self._review_states(self._current_path, n))
+        self.canvas.overlay.set_visible(self._visible_mask())
+        self._update_instance_actions()
+        if self._selected >= 0 and not pending[self._selected]:
+            self.select_instance(-1)  # it was just accepted or rejected
 
     def set_score_threshold(self, threshold: float) -> None:
         """Filter instances live: masks are recomposited, the list hides rows below it."""
@@ -460,24 +499,19 @@ class MainWindow(QMainWindow):
         self.settings.set("overlay/opacity", opacity)
 
     def set_instance_visible(self, index: int, visible: bool) -> None:
-        path = self._current_path
-        user = self._user_visible.get(path)
-        if user is None or not 0 <= index < len(user):
-            return
-        user[index] = visible  # the instance list reads this same array
-        if self._shown_prediction() is None:
-            return  # applied when the image is on screen
-        self.instance_list.refresh_checks()
-        self.canvas.overlay.set_visible(self._visible_mask())
-        if not visible and index == self._selected:
-            self.select_instance(-1)
+        """Unticking a prediction rejects it, ticking a rejected one puts it back to review (undoable)."""
+        review = getattr(getattr(self, "editing", None), "set_prediction_reviews", None)
+        if review is not None and self._shown_prediction() is not None:
+            review([index], "pending" if visible else "rejected")
+        self.refresh_prediction_view()
 
     def show_all_instances(self) -> None:
+        """Put every rejected prediction of the image back to review."""
         pred = self._shown_prediction()
-        if pred is None:
-            return
-        for i in range(len(pred.instances)):
-            self.set_instance_visible(i, True)
+        review = getattr(getattr(self, "editing", None), "set_prediction_reviews", None)
+        if pred is not None and review is not None:
+            states = self._review_states(self._current_path, len(pred.instances))
+            review([i for i, s in enumerate(states) if s == "rejected"], "pending")
 
     def hide_selected_instance(self) -> None:
         if self._selected >= 0:
@@ -549,7 +583,11 @@ class MainWindow(QMainWindow):
             return
         model = self.models.requested or self.models.active
         key = model.key if model is not None else ""
-        todo = [p for p in self.files if self._prediction_model.get(p) != key or p not in self.predictions]
+        review = getattr(getattr(self, "editing", None), "review", None)
+        if review is not None:  # a folder run is one stored run: resumed, or a new one
+            todo = review.plan_folder_run(self.files, key)
+        else:
+            todo = [p for p in self.files if self._prediction_model.get(p) != key or p not in self.predictions]
         if not todo:
             self.statusBar().showMessage("Every image already has a prediction from this model.", 5000)
             return
@@ -763,6 +801,9 @@ class MainWindow(QMainWindow):
             training.shutdown()
         self.worker.shutdown()
         self.loader.shutdown()
+        files = getattr(getattr(self, "editing", None), "files", None)
+        if files is not None:
+            files.shutdown()  # commits what is queued and closes the project stores
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)

@@ -95,8 +95,8 @@ def build_actions(window: MainWindow) -> WindowActions:
     last = _action(window, "Last Image", window.last_image, ("End",))
 
     deselect = _action(window, "Select &None", lambda: window.select_instance(-1), ("Esc",))
-    hide_selected = _action(window, "&Hide Selected Instance", window.hide_selected_instance, ("H",))
-    show_all = _action(window, "Show &All Instances", window.show_all_instances, ("Shift+H",))
+    hide_selected = _action(window, "&Hide (Reject) Selected Prediction", window.hide_selected_instance, ("H",))
+    show_all = _action(window, "Show &Rejected Predictions Again", window.show_all_instances, ("Shift+H",))
     copy_path = _action(window, "&Copy Image Path", lambda: _copy_path(window), ("Ctrl+Shift+C",))
 
     zoom_in = _action(window, "Zoom &In", canvas.zoom_in, (K.ZoomIn, "Ctrl+=", "+"), "zoom-in")

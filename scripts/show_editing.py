@@ -63,11 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.application import create_application
-    from app.editing import install_editing, prompts
+    from app.editing import install_editing
     from app.main_window import MainWindow
 
     app = create_application()
-    prompts.ask_save_changes = lambda parent, text: "discard"  # a demo: never ask on quit
     window = MainWindow()
     editing = install_editing(window)
     window.resize(1500, 940)

@@ -1,4 +1,5 @@
-"""Correcting masks with nothing ever lost: annotations, editing tools, undo, autosave, import/export.
+"""Correcting masks with nothing ever lost: annotations and predictions in the project store,
+editing tools, undo, the review workflow, save/import/export.
 
 ``install_editing(window)`` adds everything to a ``MainWindow`` (menus, toolbar, the Annotations
 dock, the annotation layer on the canvas) and returns the ``EditingController``; calling it

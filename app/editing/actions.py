@@ -46,6 +46,8 @@ class EditingActions:
     annotate_menu: QMenu
     toolbar: QToolBar
     size_spin: QDoubleSpinBox
+    mark_done: QAction
+    next_review: QAction
     tool_actions: dict[str, QAction] = field(default_factory=dict)
 
     def update_enabled(self) -> None:
@@ -54,7 +56,7 @@ class EditingActions:
         has_sel = c.selected_annotation() is not None
         for action in (self.relabel, self.fill_holes, self.delete):
             action.setEnabled(has_sel)
-        for action in (self.new_instance, self.accept, self.accept_all, self.reject):
+        for action in (self.new_instance, self.accept, self.accept_all, self.reject, self.mark_done):
             action.setEnabled(has_image)
         for action in (self.save, self.save_as, self.import_file, self.import_folder, self.export, self.add_class):
             action.setEnabled(c.project is not None)
@@ -90,7 +92,14 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     K = QKeySequence.StandardKey  # noqa: N806 - Qt naming
     wa = window.actions_
 
-    save = _action(window, "&Save Annotations", c.files.save, (K.Save,), "Write the project's annotations file", "save")
+    save = _action(
+        window,
+        "&Save Annotations",
+        c.files.save,
+        (K.Save,),
+        "Write annotations.json (COCO); every edit is already stored in .maskscope/project.db",
+        "save",
+    )
     save_as = _action(window, "Save Annotations &As\u2026", c.files.save_as, ("Ctrl+Shift+S",))
     import_file = _action(window, "&Import COCO or labelme\u2026", lambda: c.files.import_annotations())
     import_folder = _action(window, "Import labelme &Folder\u2026", lambda: c.files.import_annotations(folder=True))
@@ -140,6 +149,16 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     fill_holes = _action(window, "&Fill Holes", lambda: c.fill_holes(), ("Ctrl+Shift+F",))
     delete = _action(window, "&Delete Annotation", lambda: c.delete(), (K.Delete,))
     add_class = _action(window, "Add &Class\u2026", lambda: c.add_class(), (), "Add a class to the project")
+    mark_done = _action(
+        window, "&Mark Image Done", c.review.toggle_done, ("Ctrl+D",), "Mark the image reviewed (again: back in review)"
+    )
+    next_review = _action(
+        window,
+        "Next Image Needing &Review",
+        c.review.next_needing_review,
+        ("Shift+D",),
+        "The next image not marked done that has predictions to review",
+    )
 
     tool_group = QActionGroup(window)
     tool_group.setExclusive(True)
@@ -169,6 +188,12 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     file_menu: QMenu = wa.file_menu
     before = wa.quit
     for item in (save, save_as, None, import_file, import_folder, export, None):
+        if item is None:
+            file_menu.insertSeparator(before)
+        else:
+            file_menu.insertAction(before, item)
+    before = wa.first  # after Previous / Next Image
+    for item in (next_review, mark_done):
         if item is None:
             file_menu.insertSeparator(before)
         else:
@@ -214,6 +239,8 @@ def build_editing_actions(c: EditingController) -> EditingActions:
     toolbar.addWidget(others_box)
     toolbar.addSeparator()
     toolbar.addActions([accept, accept_all, reject])
+    toolbar.addSeparator()
+    toolbar.addActions([mark_done, next_review])
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
     wa.panels_menu.addAction(toolbar.toggleViewAction())
 
@@ -240,5 +267,7 @@ def build_editing_actions(c: EditingController) -> EditingActions:
         annotate_menu=annotate_menu,
         toolbar=toolbar,
         size_spin=size_spin,
+        mark_done=mark_done,
+        next_review=next_review,
         tool_actions=tool_actions,
     )

@@ -1,12 +1,15 @@
 """The editing controller: annotations of the image on screen, the tools, undo, and never losing work.
 
 State it owns: one undo stack per image (``History``), the annotation layer and dock, the
-brush/eraser/polygon tools, the selection. Projects, autosave, save/import/export and the close
-question are ``ProjectFiles`` (``self.files``).
+brush/eraser/polygon tools, the selection. Opening project stores, save/import/export and closing
+are ``ProjectFiles`` (``self.files``); stored predictions, runs and the file list's review
+workflow are ``ReviewController`` (``self.review``).
 
-Every change to an image's annotations goes through ``History.push(SnapshotCommand)`` and comes
-back through ``apply_snapshot``, which updates the model, the layer (dirty rectangles only), the
-dock, the file list mark, and schedules an autosave. Nothing else writes to ``ImageAnnotations``.
+Every change to an image's annotations, and every accept or reject of a stored prediction, goes
+through ``History.push(SnapshotCommand)`` and comes back through ``apply_snapshot``, which writes
+it through the store (``Project.commit``: instances and review states in one transaction, on the
+writer thread) and updates the layer (dirty rectangles only), the dock, the prediction view and
+the file list. Nothing else writes to ``ImageAnnotations``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
@@ -26,13 +29,14 @@ from app.editing.annotation_dock import AnnotationDock
 from app.editing.brush_tool import MAX_SIZE, MIN_SIZE, SIZE_STEP, BrushTool
 from app.editing.class_picker import pick_class
 from app.editing.files import ProjectFiles
-from app.editing.history import History, Snapshot, SnapshotCommand, ViewCommand
+from app.editing.history import History, Reviews, Snapshot, SnapshotCommand
 from app.editing.layer import AnnotationLayer
 from app.editing.mask_ops import fill_holes
 from app.editing.polygon_tool import PolygonTool
+from app.editing.review import ReviewController
 from app.editing.stroke import Point, Stroke
 from app.image_loader import normalise_path
-from engine.annotations import AnnotatedInstance, ImageAnnotations, instance_from_prediction, masks_equal
+from engine.annotations import AnnotatedInstance, ImageAnnotations
 from engine.errors import MaskScopeError
 from engine.masks import CroppedMask
 from engine.project import Project
@@ -71,6 +75,7 @@ class EditingController(QObject):
         self._stroke: Stroke | None = None
         self._press_pos: QPoint | None = None
         self.files = ProjectFiles(self)
+        self.review = ReviewController(self)
         self.actions = build_editing_actions(self)
         window.add_dock(self.dock)
         self.layer.set_opacity(window.overlay_controls.opacity)
@@ -78,10 +83,11 @@ class EditingController(QObject):
 
         window.imageShown.connect(self._on_image_shown)
         window.imageFailed.connect(self._on_image_failed)
-        window.predictionArrived.connect(self._on_prediction_arrived)
         window.overlay_controls.opacityChanged.connect(self.layer.set_opacity)
         window.actions_.show_labels.toggled.connect(self.layer.set_show_labels)
         window.actions_.deselect.triggered.connect(lambda: self.select(-1))
+        # One selection: picking a prediction drops the annotation selection (and the reverse, in select).
+        window.instanceSelected.connect(lambda i: self.select(-1) if i >= 0 else None)
         self.layer.set_show_labels(window.actions_.show_labels.isChecked())
         self.canvas.zoomChanged.connect(self._on_zoom)
         self.dock.instanceSelected.connect(self.select)
@@ -91,6 +97,10 @@ class EditingController(QObject):
         self.dock.currentClassChanged.connect(self.set_current_class)
         self.dock.addClassRequested.connect(self.add_class)
         self.files.projectOpened.connect(lambda _p: self._refresh_classes())
+        self.files.projectOpened.connect(self.review.project_opened)
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(self.files.update_status)
         self.canvas.installEventFilter(self)
         self._viewport = self.canvas.viewport()  # kept: no C++ call in eventFilter while the window dies
         self._viewport.installEventFilter(self)
@@ -139,7 +149,6 @@ class EditingController(QObject):
     # ==============================================================================================
     def _on_image_shown(self, path: str) -> None:
         self._commit_stroke()  # a stroke still held when the image changes belongs to the old image
-        self.files.autosave_all()  # switching images: write pending edits now
         self.layer.set_opacity(self.window.overlay_controls.opacity)
         path = normalise_path(path)
         try:
@@ -171,15 +180,23 @@ class EditingController(QObject):
         self._refresh_classes()
         self._update_actions()
         self.files.update_status()
+        self.review.image_shown(project)
+        self.review.load(path)  # the active run's stored predictions, without running the model
 
     def _on_image_failed(self, path: str, _message: str) -> None:
         self._commit_stroke()
-        self.files.autosave_all()
         self._show_none()
         try:
             self.files.project_for(normalise_path(path))  # still open the folder's project: file marks, recovery
         except MaskScopeError:
             pass
+
+    def detach_project(self) -> None:
+        """Show no annotations and forget the project (its store is being closed)."""
+        self._show_none()
+        self._project = None
+        self._refresh_classes()
+        self.files.update_status()
 
     def _show_none(self) -> None:
         self._path = self._name = None
@@ -196,15 +213,17 @@ class EditingController(QObject):
     # ==============================================================================================
     # Applying edits (the only place that writes ImageAnnotations)
     # ==============================================================================================
-    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None) -> None:
+    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None, reviews: Reviews = ()) -> None:
         self._cancel_stroke()
         found = self.files.registry.find(key)
         if found is None:
             return
         project, name = found
+        project.commit(name, snapshot, reviews)  # one transaction, committed by the writer thread
         ann = project.annotations(name)
-        ann.restore(snapshot)
-        self.window.set_file_state(key, annotated=len(ann) > 0)
+        self.review.refresh_file(key)
+        if reviews and key == self._path:
+            self.window.refresh_prediction_view()
         if key == self._path:
             self.layer.set_instances(ann.instances)
             keep = self._selected if select is None else select
@@ -216,19 +235,28 @@ class EditingController(QObject):
             self.annotationSelected.emit(self._selected)
         self._refresh_classes()
         self._update_actions()
-        self.files.schedule_autosave()
-        self.files.update_status()
+        self._status_timer.start(300)  # the footer asks the store: not on every stroke
         self.annotationsChanged.emit(key)
 
-    def _push(self, text: str, after: Snapshot, select_after: int | None = None, **kwargs) -> bool:
+    def _push(
+        self,
+        text: str,
+        after: Snapshot,
+        select_after: int | None = None,
+        reviews_after: Reviews = (),
+        reviews_before: Reviews = (),
+    ) -> bool:
         """Record and apply an edit of the current image; False when nothing would change."""
         ann = self.annotations
         if ann is None or self._path is None:
             return False
         before = ann.snapshot()
-        if len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True)):
+        same = len(before) == len(after) and all(a is b for a, b in zip(before, after, strict=True))
+        if same and tuple(reviews_after) == tuple(reviews_before):
             return False
-        command = SnapshotCommand(self, self._path, text, before, tuple(after), select_after, self._selected, **kwargs)
+        command = SnapshotCommand(
+            self, self._path, text, before, tuple(after), select_after, self._selected, reviews_after, reviews_before
+        )
         self.history.push(self._path, command)
         return True
 
@@ -242,6 +270,8 @@ class EditingController(QObject):
         if instance_id == self._selected:
             return
         self._selected = instance_id
+        if instance_id > 0 and self.window.selected_instance >= 0:
+            self.window.select_instance(-1)
         self.layer.set_selected(instance_id)
         self.dock.select(instance_id)
         if self.tool_name == "polygon":
@@ -264,16 +294,28 @@ class EditingController(QObject):
             return None
         return window.current_prediction
 
+    def _reviewable(self, index: int) -> tuple[object, object] | str:
+        """(prediction, stored prediction) of shown prediction ``index``, or why it cannot be reviewed."""
+        pred = self._shown_prediction()
+        if pred is None or not 0 <= index < len(pred.instances):
+            return "Select a predicted instance (click it)."
+        stored = self.review.stored(self._path, wait=True)
+        pred = self._shown_prediction()  # storing it may have replaced it
+        if pred is None or stored is None or len(stored) != len(pred.instances) or index >= len(stored):
+            return "This prediction is not in the project store; run the model again."
+        return pred, stored[index]
+
     def accept_prediction(self, index: int | None = None) -> bool:
         """Add prediction ``index`` (default: the selected one) to the annotations; one undo step."""
         index = self.window.selected_instance if index is None else index
-        pred = self._shown_prediction()
-        if pred is None or not 0 <= index < len(pred.instances):
-            self.status("Select a predicted instance to accept (click it), or accept all above the threshold.")
+        found = self._reviewable(index)
+        if isinstance(found, str):
+            self.status(found + " Accept all takes every shown one.")
             return False
-        visible = self.window.canvas.overlay.visible
-        if index >= len(visible) or not visible[index]:
-            self.status(f"Prediction #{index + 1} is hidden (accepted, rejected or below the threshold).")
+        pred, stored = found
+        if stored.review != "pending" or stored.score < self.window.score_threshold:
+            why = stored.review if stored.review != "pending" else "below the score threshold"
+            self.status(f"Prediction #{index + 1} is not shown ({why}); nothing to accept.")
             return False
         if not pred.instances[index].mask.bits.any():
             self.status(f"Prediction #{index + 1} has an empty mask; nothing to accept.")
@@ -281,23 +323,28 @@ class EditingController(QObject):
         return self._accept([index], "Accept Prediction")
 
     def accept_all_predictions(self) -> bool:
-        """Accept every shown prediction (score at or above the threshold, not hidden or rejected)."""
+        """Accept every shown prediction (pending review, score at or above the threshold)."""
+        stored = self.review.stored(self._path, wait=True)
         pred = self._shown_prediction()
-        if pred is None:
+        if pred is None or stored is None or len(stored) != len(pred.instances):
             self.status("No prediction on this image: run the model first (Ctrl+R).")
             return False
-        visible = self.window.canvas.overlay.visible
-        indices = [i for i in range(len(pred.instances)) if i < len(visible) and visible[i]]
-        indices = [i for i in indices if pred.instances[i].mask.bits.any()]
+        thr = self.window.score_threshold
+        indices = [
+            i
+            for i, p in enumerate(stored)
+            if p.review == "pending" and p.score >= thr and pred.instances[i].mask.bits.any()
+        ]
         if not indices:
-            self.status("No shown prediction to accept (lower the score threshold or show hidden ones).")
+            self.status("No shown prediction to accept (lower the score threshold or review rejected ones again).")
             return False
         return self._accept(indices, f"Accept {len(indices)} Predictions")
 
     def _accept(self, indices: list[int], text: str) -> bool:
-        ann, project, path = self.annotations, self._project, self._path
+        ann, project = self.annotations, self._project
         pred = self._shown_prediction()
-        if ann is None or project is None or pred is None:
+        stored = self.review.stored(self._path)
+        if ann is None or project is None or pred is None or stored is None:
             return False
         if tuple(pred.image_size) != ann.image_size:
             dialogs.show_error(self.window, "Cannot accept", "The prediction is for another image size.")
@@ -305,51 +352,59 @@ class EditingController(QObject):
         after = list(ann.snapshot())
         next_id = ann.next_id()
         for i in indices:
-            inst = instance_from_prediction(pred.instances[i], pred.class_names, next_id)
-            project.classes.ensure(inst.category)
-            after.append(inst)
+            p, inst = stored[i], pred.instances[i]
+            category = pred.class_name(inst)
+            project.classes.ensure(category)
+            after.append(
+                AnnotatedInstance(
+                    next_id, category, inst.mask, score=float(inst.score), source="prediction", prediction_id=p.id
+                )
+            )
             next_id += 1
-        window = self.window
-
-        def show(visible: bool) -> None:
-            if window.current_image_path == path and window.current_prediction is pred:
-                for i in indices:
-                    window.set_instance_visible(i, visible)
-
-        # The accepted prediction leaves the prediction view: it now lives in the annotations.
-        ok = self._push(text, tuple(after), next_id - 1, on_redo=lambda: show(False), on_undo=lambda: show(True))
+        # The accepted prediction leaves the prediction view: it is an annotation now.
+        ok = self._push(
+            text,
+            tuple(after),
+            next_id - 1,
+            reviews_after=tuple((stored[i].id, "accepted") for i in indices),
+            reviews_before=tuple((stored[i].id, stored[i].review) for i in indices),
+        )
         if ok:
             self.status(f"Accepted {len(indices)} predicted instance(s) as annotations (Ctrl+Z undoes).")
         return ok
 
     def reject_prediction(self, index: int | None = None) -> bool:
-        """Hide prediction ``index`` (default: the selected one) from the prediction view; undoable."""
+        """Reject prediction ``index`` (default: the selected one): stored, undoable."""
         index = self.window.selected_instance if index is None else index
+        return self.set_prediction_reviews([index], "rejected")
+
+    def set_prediction_reviews(self, indices: list[int], state: str) -> bool:
+        """Reject shown predictions, or put rejected ones back to review; one undo step."""
+        stored = self.review.stored(self._path, wait=True)
         pred = self._shown_prediction()
-        path = self._path
-        if pred is None or path is None or not 0 <= index < len(pred.instances):
-            self.status("Select a predicted instance to reject.")
+        ann = self.annotations
+        if pred is None or stored is None or ann is None or len(stored) != len(pred.instances):
+            self.status("Select a predicted instance to reject." if state == "rejected" else "No prediction here.")
             return False
-        window = self.window
-
-        def show(visible: bool) -> None:
-            if window.current_image_path == path and window.current_prediction is pred:
-                window.set_instance_visible(index, visible)
-
-        command = ViewCommand(f"Reject Prediction #{index + 1}", lambda: show(False), lambda: show(True))
-        self.history.push(path, command)
-        return True
-
-    def _on_prediction_arrived(self, path: str) -> None:
-        """A (re)run: predictions identical to an accepted annotation stay out of the prediction view."""
-        ann, pred = self.annotations, self._shown_prediction()
-        if ann is None or pred is None or normalise_path(path) != self._path:
-            return
-        accepted = [i for i in ann if i.source == "prediction"]
-        for index, inst in enumerate(pred.instances):
-            box = inst.mask.bbox_xywh()
-            if any(a.bbox_xywh() == box and masks_equal(a.mask, inst.mask) for a in accepted):
-                self.window.set_instance_visible(index, False)
+        indices = [i for i in indices if 0 <= i < len(stored)]
+        if any(stored[i].review == "accepted" for i in indices):
+            self.status("An accepted prediction is an annotation now: undo the accept or delete the annotation.")
+        changes = [i for i in indices if stored[i].review not in ("accepted", state)]
+        if not changes:
+            if not indices:
+                self.status("Select a predicted instance to reject.")
+            return False
+        if state == "rejected":
+            text = f"Reject Prediction #{changes[0] + 1}" if len(changes) == 1 else f"Reject {len(changes)} Predictions"
+        else:
+            text = f"Review {len(changes)} Rejected Prediction(s) Again"
+        return self._push(
+            text,
+            ann.snapshot(),
+            None,
+            reviews_after=tuple((stored[i].id, state) for i in changes),
+            reviews_before=tuple((stored[i].id, stored[i].review) for i in changes),
+        )
 
     # ==============================================================================================
     # Instance edits
@@ -511,7 +566,7 @@ class EditingController(QObject):
 
     @property
     def busy(self) -> bool:
-        """A stroke or a vertex drag is in progress (autosave waits for it)."""
+        """A stroke or a vertex drag is in progress."""
         return self._stroke is not None or self.tools["polygon"].dragging
 
     def commit_pending(self) -> None:

@@ -1,21 +1,25 @@
 """COCO export off the GUI thread, with progress and cancel.
 
-The GUI thread takes a consistent copy first (``ImageAnnotations.copy()`` shares the immutable
-instances, so this is cheap); the worker encodes masks and writes the file atomically while the
-user keeps editing.
+The GUI thread waits for the store's writer (every edit so far committed) and picks the exported
+classes; the worker reads the store on its own read-only connection, in one read transaction (a
+consistent snapshot while the user keeps editing), and writes the file atomically.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from app.jobs import JobThread
-from engine.annotations import ClassList
-from engine.coco_io import ExportCancelled, export_coco
+from engine.coco_io import ExportCancelled, dumps
 from engine.errors import MaskScopeError
+from engine.fileio import atomic_write_text
 from engine.project import Project
+from engine.store.export import build_coco_from_store
+from engine.store.store import ProjectStore
 
 
 class ExportJob(QObject):
@@ -33,12 +37,9 @@ class ExportJob(QObject):
     def start(self, project: Project, path: str, segmentation: str) -> None:
         if self.running:
             raise RuntimeError("an export is already running")
-        classes = ClassList(project.classes.categories)
-        images = [entry.copy() for entry in project.annotated_images()]
-        for img in images:  # a class used by an instance must be in the exported categories
-            for name in sorted(img.categories() - set(classes.names)):
-                classes.ensure(name)
-        info, licenses = project.info, project.licenses
+        project.flush()
+        classes = project.exported_classes()
+        db_path = project.db_path
         self._cancel.clear()
         self.running = True
         if self._thread is None:
@@ -46,16 +47,21 @@ class ExportJob(QObject):
 
         def job() -> None:
             try:
-                stats = export_coco(
-                    path,
-                    images,
-                    classes,
-                    segmentation,
-                    info=info,
-                    licenses=licenses,
-                    progress=lambda done, total: self._emit(self.progress, done, total),
-                    cancel=self._cancel.is_set,
-                )
+                start = time.perf_counter()
+                store = ProjectStore(db_path, readonly=True)
+                try:  # one read transaction inside: a consistent snapshot
+                    coco, stats = build_coco_from_store(
+                        store,
+                        classes,
+                        segmentation,
+                        progress=lambda done, total: self._emit(self.progress, done, total),
+                        cancel=self._cancel.is_set,
+                    )
+                finally:
+                    store.close()
+                atomic_write_text(Path(path), dumps(coco))
+                stats.seconds = time.perf_counter() - start
+                stats.path = Path(path)
             except ExportCancelled:
                 self._done(self.cancelled)
             except MaskScopeError as exc:

@@ -1,13 +1,16 @@
-"""Nothing lost: opening projects (with crash recovery), autosave, save, import, export, close.
+"""Nothing lost: opening project stores, save (COCO), import, export, closing.
 
-- A project opens when one of its images is first shown (``project_for``); a newer autosave is
-  restored and the user told (status bar and a dialog); an unreadable file is reported and kept.
-- Autosave: ``schedule_autosave`` after every edit (debounced, ``autosave_delay_ms``), at once
-  when the image changes, never in the middle of a stroke. Written atomically by engine.project.
-- Save (Ctrl+S), Save As (remembered per folder), Import (checked fully before anything changes;
-  one undo step per touched image), Export (background thread, progress, cancel).
-- Closing the window with unsaved edits asks Save / Discard / Cancel (an event filter on the
-  window, so the window's own ``closeEvent`` needs no change).
+- A project opens when one of its images is first shown (``project_for``): its store
+  ``<folder>/.maskscope/project.db``, created on first open; what was imported into a new store
+  (a 0.1 ``annotations.json`` or autosave, labelme files) is told once (status bar and a dialog).
+  An unreadable ``annotations.json`` is reported and kept; Save then writes next to it.
+- Every edit is committed to the store by its writer thread as it happens: there is no autosave
+  and no "unsaved changes" question. Closing commits what is queued and closes the stores.
+  A failed write (disk full, ...) is shown in a dialog as soon as the writer reports it.
+- Save (Ctrl+S) writes the COCO interchange file (``annotations.json``, or the file chosen with
+  Save As, which the project remembers); the dock's footer says whether it is up to date.
+- Import (checked fully before anything changes; one undo step per touched image; identical
+  instances skipped with a count), Export (background thread, progress, cancel).
 """
 
 from __future__ import annotations
@@ -31,37 +34,39 @@ from engine.project import Project
 if TYPE_CHECKING:
     from app.editing.controller import EditingController
 
-AUTOSAVE_DELAY_MS = 1500
+ERROR_POLL_MS = 500  # how often the writer threads' failures are looked for
 
 
 class ProjectFiles(QObject):
     projectOpened = Signal(object)  # engine.project.Project
-    autosaved = Signal(str)  # autosave file written
     exportFinished = Signal(object)  # engine.coco_io.ExportStats
     exportFailed = Signal(str)  # message, or "cancelled"
+    writeFailed = Signal(str)  # a store write failed (message)
 
     def __init__(self, controller: EditingController) -> None:
         super().__init__(controller)
         self.c = controller
         self.window = controller.window
-        self.registry = ProjectRegistry(controller.settings)
-        self.autosave_delay_ms = AUTOSAVE_DELAY_MS
-        self._autosaved_at: dict[str, str] = {}  # project folder -> time of its last autosave
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._on_timer)
+        self.registry = ProjectRegistry()
+        self._saved_at: dict[str, str] = {}  # project folder -> time annotations.json was written
+        self._error_timer = QTimer(self)
+        self._error_timer.timeout.connect(self.check_errors)
+        self._error_timer.start(ERROR_POLL_MS)
         self.export_job = ExportJob(self)
         self.export_job.progress.connect(self._on_export_progress)
         self.export_job.finished.connect(self._on_export_finished)
         self.export_job.failed.connect(self._on_export_failed)
         self.export_job.cancelled.connect(self._on_export_cancelled)
         self._export_path = ""
+        self._closed = False
         self._build_status_widgets()
         self.window.installEventFilter(self)
 
     # --- projects ----------------------------------------------------------------------------
     def project_for(self, path: str) -> tuple[Project, str]:
-        """The project and image name of ``path``, opening (and if needed recovering) the project."""
+        """The project and image name of ``path``, opening its folder's store when needed."""
+        if self._closed:
+            raise MaskScopeError("the window is closed; its projects are closed")
         (project, name), report = self.registry.open_for(path)
         if report is not None:
             self._report_open(report)
@@ -69,79 +74,51 @@ class ProjectFiles(QObject):
 
     def _report_open(self, report: OpenReport) -> None:
         project = report.project
-        self.mark_files(project)
         if report.error:
             dialogs.show_error(
                 self.window,
                 "Cannot read the annotations",
-                f"{report.error}\n\nThat file is left untouched; annotations will be saved to "
+                f"{report.error}\n\nThat file is left untouched; the project starts empty and Save writes "
                 f"{project.annotations_path}.",
             )
-        if report.restored_autosave:
-            text = (
-                f"Restored unsaved annotations of {project.folder.name} from the autosave "
-                f"({project.instance_count()} instances). Save (Ctrl+S) to keep them."
-            )
-            self.c.status(text, 20000)
-            dialogs.show_info(self.window, "Unsaved work restored", text)
+        if report.imported:
+            self.c.status(report.imported, 20000)
+            dialogs.show_info(self.window, "Project store created", report.imported)
         self.projectOpened.emit(project)
 
-    def mark_files(self, project: Project) -> None:
-        """The file list's "annotated" mark for every listed image of ``project``."""
-        for path in self.window.files:
-            try:
-                name = Path(path).relative_to(project.folder).as_posix()
-            except ValueError:
-                continue
-            self.window.set_file_state(path, annotated=project.has_annotations(name))
-
-    # --- autosave ------------------------------------------------------------------------------
-    def schedule_autosave(self) -> None:
-        self._timer.start(self.autosave_delay_ms)
-
-    def _on_timer(self) -> None:
-        if self.c.busy:
-            self.schedule_autosave()  # never stall a stroke or a drag: write when the hand is lifted
-            return
-        self.autosave_all()
-
-    def autosave_all(self) -> int:
-        """Write the autosave of every project with unsaved edits; returns how many were written."""
-        self._timer.stop()
-        return 0  # compat shim (issue 10): every edit is already committed to the project store
-        written = 0
-        for project in self.registry.dirty():
-            try:
-                if project.autosave():
-                    written += 1
-                    self._autosaved_at[str(project.folder)] = time.strftime("%H:%M:%S")
-                    self.autosaved.emit(str(project.autosave_path))
-            except MaskScopeError as exc:
-                self.c.status(f"Autosave failed: {exc}", 15000)
-        if written:
-            self.update_status()
-        return written
+    def check_errors(self) -> bool:
+        """Show write failures the store writers reported; True when there were some."""
+        failed = self.registry.errors()
+        for project, messages in failed:
+            shown = "\n".join(messages[:5]) + (f"\n... and {len(messages) - 5} more" if len(messages) > 5 else "")
+            text = (
+                f"{len(messages)} edit(s) could not be written to {project.db_path}:\n{shown}\n\n"
+                "What is on screen may differ from what is stored; Save (Ctrl+S) writes a COCO copy."
+            )
+            self.c.status(f"Could not store edits: {messages[0]}", 15000)
+            self.writeFailed.emit(text)
+            dialogs.show_error(self.window, "Edits not stored", text)
+        return bool(failed)
 
     # --- save --------------------------------------------------------------------------------------
     def save(self, project: Project | None = None) -> bool:
-        """Save the current project (atomic write); errors go to a dialog. True when saved."""
+        """Write the project's COCO file (atomic); errors go to a dialog. True when written."""
         project = project or self.c.project
         if project is None:
             self.c.status("Nothing to save: open an image folder first.")
             return False
-        self._timer.stop()
         try:
             path = project.save()
         except MaskScopeError as exc:
             dialogs.show_error(self.window, "Could not save the annotations", str(exc))
             return False
-        self.registry.remember_path(project)
-        self.c.status(f"Saved {project.instance_count()} instances to {path}", 8000)
+        self._saved_at[str(project.folder)] = time.strftime("%H:%M")
+        self.c.status(f"Wrote {project.instance_count()} instances to {path}", 8000)
         self.update_status()
         return True
 
     def save_as(self, path: str | None = None) -> bool:
-        """Save to another file; the folder's project uses that file from now on (remembered)."""
+        """Write the COCO file elsewhere; the project writes that file from now on (remembered)."""
         project = self.c.project
         if project is None:
             self.c.status("Nothing to save: open an image folder first.")
@@ -150,16 +127,13 @@ class ProjectFiles(QObject):
             path = prompts.get_save_path(self.window, "Save annotations as", str(project.annotations_path))
             if not path:
                 return False
-        old_autosave = project.autosave_path
         try:
             saved = project.save(path)
         except MaskScopeError as exc:
             dialogs.show_error(self.window, "Could not save the annotations", str(exc))
             return False
-        if old_autosave != project.autosave_path:
-            old_autosave.unlink(missing_ok=True)  # it belonged to the old file name
-        self.registry.remember_path(project)
-        self.c.status(f"Saved {project.instance_count()} instances to {saved}", 8000)
+        self._saved_at[str(project.folder)] = time.strftime("%H:%M")
+        self.c.status(f"Wrote {project.instance_count()} instances to {saved}", 8000)
         self.update_status()
         return True
 
@@ -207,9 +181,8 @@ class ProjectFiles(QObject):
             after = project.annotations(n).snapshot()
             command = SnapshotCommand(self.c, key, f"Import from {Path(path).name}", before[n], after)
             self.c.history.stack(key).push(AlreadyApplied(command))
-        self.mark_files(project)
+        self.c.review.refresh_all_files(project)
         self.c.refresh_current()
-        self.schedule_autosave()
         self.update_status()
         dialogs.show_info(self.window, "Import finished", summary.summary())
         return True
@@ -229,7 +202,7 @@ class ProjectFiles(QObject):
             if target is None:
                 return False
             path, segmentation = target
-        self.export_progress.setRange(0, max(len(project.annotated_images()), 1))
+        self.export_progress.setRange(0, 0)  # busy until the first progress report
         self.export_progress.setValue(0)
         self.export_progress.show()
         self.export_cancel.show()
@@ -277,53 +250,45 @@ class ProjectFiles(QObject):
         self.exportFailed.emit("cancelled")
 
     # --- closing -------------------------------------------------------------------------------------
-    def confirm_close(self) -> bool:
-        """Ask about unsaved annotations; True when the window may close."""
-        self.c.commit_pending()
-        # Compat shim (issue 10): every edit is committed to the project store; closing loses
-        # nothing (and Project has no autosave to discard any more).
-        for project in self.registry.projects:
-            project.flush()
-        return True
-        dirty = self.registry.dirty()
-        if not dirty:
-            return True
-        names = ", ".join(str(p.annotations_path) for p in dirty)
-        answer = prompts.ask_save_changes(self.window, f"There are unsaved annotation changes ({names}).")
-        if answer == "cancel":
-            return False
-        if answer == "save":
-            return all(self.save(p) for p in dirty)
-        for project in dirty:  # discard: the user said so; do not offer them again next time
-            try:
-                project.discard_autosave()
-            except MaskScopeError:
-                pass
-        return True
-
     def shutdown(self) -> None:
-        self._timer.stop()
+        """Finish what the mouse is doing, commit what is queued, close the stores (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._error_timer.stop()
+        self.c.commit_pending()
         self.export_job.shutdown()
+        for project in self.registry.projects:
+            try:
+                project.flush()
+            except Exception:  # noqa: BLE001 - a failed job was reported to project.errors already
+                pass
+        self.check_errors()
+        self.c.detach_project()
+        self.registry.close_all()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if watched is self.window and event.type() == QEvent.Type.Close:
-            if not self.confirm_close():
-                event.ignore()
-                return True  # the window's closeEvent never runs: it stays open
-            self.shutdown()
+            self.shutdown()  # everything is stored already: nothing to ask
         return False
 
     # --- status ----------------------------------------------------------------------------------------
     def update_status(self) -> None:
-        """The dock's line about the project file: saved, or unsaved (and when last autosaved)."""
+        """The dock's line about the project: where it is stored, and whether the COCO file is current."""
         project = self.c.project
         label = self.c.dock.status
         if project is None:
             label.setText("")
             return
-        state = "saved"
+        coco = project.annotations_path.name
         if project.is_dirty:
-            when = self._autosaved_at.get(str(project.folder))
-            state = f"unsaved changes (autosaved {when})" if when else "unsaved changes"
-        label.setText(f"{project.annotations_path.name}: {state}")
-        label.setToolTip(str(project.annotations_path))
+            n = project.store.revision - int(project.store.get_meta("saved_revision", 0))
+            state = f"{n} edit{'s' if n != 1 else ''} not yet in {coco} (Ctrl+S writes it)"
+        else:
+            when = self._saved_at.get(str(project.folder))
+            state = f"{coco} written {when}" if when else f"{coco} up to date"
+        label.setText(f"Stored in .maskscope/project.db; {state}")
+        label.setToolTip(
+            f"Every edit is committed to {project.db_path} as it is made.\n"
+            f"Save (Ctrl+S) writes the COCO interchange file {project.annotations_path}."
+        )

@@ -1,9 +1,11 @@
 """Undo history: one QUndoStack per image in a QUndoGroup, so each image keeps its own history,
 plus one stack per project for what changes the whole project (class operations).
 
-Every image edit is a ``SnapshotCommand``: the image's instance tuple before and after. Instances
-are immutable, so a snapshot is a tuple of references and an undo step costs no mask copies.
-Switching images switches the group's active stack.
+Every edit is a ``SnapshotCommand``: the image's instance tuple before and after, and the review
+states of the stored predictions it changes (accepting one, rejecting one). Instances are
+immutable, so a snapshot is a tuple of references and an undo step costs no mask copies. Undo and
+redo write through the project store (``Project.commit``: instances and review states together).
+Switching images switches the group's active stack; Undo/Redo always act on the image on screen.
 
 Project-level commands (``app.editing.class_panel.ClassCommand``) live on the stack of the
 project on screen (``set_project``), outside the group. The window's Undo/Redo actions
@@ -17,7 +19,6 @@ is stamped from one counter when it is done or undone (``indexChanged``), whoeve
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import QObject
@@ -26,18 +27,19 @@ from PySide6.QtGui import QAction, QUndoCommand, QUndoGroup, QUndoStack
 from engine.annotations import AnnotatedInstance
 
 Snapshot = tuple[AnnotatedInstance, ...]
+Reviews = tuple[tuple[int, str], ...]  # (stored prediction id, 'pending' | 'accepted' | 'rejected')
 UNDO_LIMIT = 500  # steps per image; a step only holds references to immutable instances
 
 
 class SnapshotTarget(Protocol):
-    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None) -> None: ...
+    def apply_snapshot(self, key: str, snapshot: Snapshot, select: int | None, reviews: Reviews = ()) -> None: ...
 
 
 class SnapshotCommand(QUndoCommand):
     """Put an image's instances to ``after`` (redo) or back to ``before`` (undo).
 
     ``select_*``: the instance id to select afterwards (None: keep the selection if it still
-    exists). ``on_redo`` / ``on_undo``: view side effects such as hiding an accepted prediction.
+    exists). ``reviews_*``: the review states of stored predictions after and before.
     """
 
     def __init__(
@@ -49,8 +51,8 @@ class SnapshotCommand(QUndoCommand):
         after: Snapshot,
         select_after: int | None = None,
         select_before: int | None = None,
-        on_redo: Callable[[], None] | None = None,
-        on_undo: Callable[[], None] | None = None,
+        reviews_after: Reviews = (),
+        reviews_before: Reviews = (),
     ) -> None:
         super().__init__(text)
         self.target = target
@@ -59,18 +61,14 @@ class SnapshotCommand(QUndoCommand):
         self.after = tuple(after)
         self.select_after = select_after
         self.select_before = select_before
-        self._on_redo = on_redo
-        self._on_undo = on_undo
+        self.reviews_after = tuple(reviews_after)
+        self.reviews_before = tuple(reviews_before)
 
     def redo(self) -> None:
-        self.target.apply_snapshot(self.key, self.after, self.select_after)
-        if self._on_redo is not None:
-            self._on_redo()
+        self.target.apply_snapshot(self.key, self.after, self.select_after, self.reviews_after)
 
     def undo(self) -> None:
-        self.target.apply_snapshot(self.key, self.before, self.select_before)
-        if self._on_undo is not None:
-            self._on_undo()
+        self.target.apply_snapshot(self.key, self.before, self.select_before, self.reviews_before)
 
 
 class History:
@@ -249,20 +247,6 @@ class History:
             action.setEnabled(stack is not None)
             step = (stack.redoText() if redo else stack.undoText()) if stack is not None else ""
             action.setText(f"{base} {step}" if step else base)
-
-
-class ViewCommand(QUndoCommand):
-    """An undo step that only changes the view (rejecting a prediction hides it)."""
-
-    def __init__(self, text: str, do: Callable[[], None], undo: Callable[[], None]) -> None:
-        super().__init__(text)
-        self._do, self._undo = do, undo
-
-    def redo(self) -> None:
-        self._do()
-
-    def undo(self) -> None:
-        self._undo()
 
 
 class AlreadyApplied(QUndoCommand):

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QPainterPath
+from PySide6.QtWidgets import QGraphicsScene
 
-from app.canvas_items import ArgbImageItem, BoxLabelItem, contours_path
+from app.canvas_items import ArgbImageItem, BoxLabelItem, HighlightItem, OutlineItem, contours_path
 from app.colors import instance_rgb
 from app.editing.mask_ops import Rect, mask_rect, rect_intersection, rect_is_empty, rect_union
 from app.overlay import mask_contours, pack_argb
@@ -29,6 +29,7 @@ from engine.masks import CroppedMask
 
 # Above the prediction overlay (masks 10 .. boxes 30): what the user made is what they look at.
 Z_FILL, Z_OUTLINES, Z_HIGHLIGHT, Z_LABELS = 40.0, 41.0, 41.5, 42.0
+WHITE = QColor(255, 255, 255)
 OUTLINE_TOLERANCE = 0.7  # pixels
 COLOR_OFFSET = 5  # annotation colours start elsewhere in the sequence than prediction colours
 
@@ -64,109 +65,13 @@ class FillItem(ArgbImageItem):
         self.update()
 
 
-class OutlineItem(QGraphicsItem):
-    """Each instance's outline in its colour, as one-pixel cosmetic lines (Qt's fast hairline
-    rasteriser; wider pens take the general stroker, ~10 ms per big outline), cached in device
-    pixels so a brush segment's repaint blits it. The selected outline is ``HighlightItem``'s."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._paths: list[QPainterPath] = []
-        self._colors: list[QColor] = []
-        self._ids: list[int] = []
-        self._hidden: set[int] = set()
-        self._rect = QRectF()
-        self.selected = -1
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-
-    def set_outlines(self, ids: list[int], paths: list[QPainterPath], colors: list[QColor], rect: QRectF) -> None:
-        self.prepareGeometryChange()
-        self._ids, self._paths, self._colors = ids, paths, colors
-        self._rect = QRectF(rect)
-        self.update()
-
-    def set_hidden(self, ids: set[int]) -> None:
-        if ids != self._hidden:
-            self._hidden = set(ids)
-            self.update()
-
-    def set_selected(self, instance_id: int) -> None:
-        if instance_id != self.selected:
-            self.selected = instance_id
-            self.update()
-
-    @property
-    def hidden(self) -> set[int]:
-        return self._hidden
-
-    def path_of(self, instance_id: int) -> QPainterPath | None:
-        for i, path in zip(self._ids, self._paths, strict=True):
-            if i == instance_id:
-                return path
-        return None
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._rect
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        for inst_id, path, color in zip(self._ids, self._paths, self._colors, strict=True):
-            if inst_id in self._hidden or inst_id == self.selected:
-                continue
-            painter.setPen(_cosmetic(color, 1.0))
-            painter.drawPath(path)
-
-
-class HighlightItem(QGraphicsItem):
-    """The selected instance's outline, thick and white on a dark halo. Its bounds are that
-    outline's box, so repaints elsewhere (brush segments on other instances) never stroke it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._path: QPainterPath | None = None
-        self._rect = QRectF()
-        self.pad = 8.0  # image pixels around the path for the wide pen; set from the zoom
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-
-    def set_path(self, path: QPainterPath | None) -> None:
-        self.prepareGeometryChange()
-        self._path = path
-        self._rect = (
-            QRectF() if path is None else path.boundingRect().adjusted(-self.pad, -self.pad, self.pad, self.pad)
-        )
-        self.update()
-
-    def set_view_scale(self, scale: float) -> None:
-        self.pad = 4.0 / max(scale, 1e-6)
-        self.set_path(self._path)
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self._rect
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        if self._path is None:
-            return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setPen(_cosmetic(QColor(0, 0, 0, 170), 4.0, Qt.PenJoinStyle.MiterJoin))
-        painter.drawPath(self._path)
-        painter.setPen(_cosmetic(QColor(255, 255, 255), 2.0, Qt.PenJoinStyle.MiterJoin))
-        painter.drawPath(self._path)
-
-
-def _cosmetic(color: QColor, width: float, join: Qt.PenJoinStyle = Qt.PenJoinStyle.RoundJoin) -> QPen:
-    pen = QPen(color, width)
-    pen.setCosmetic(True)
-    pen.setJoinStyle(join)
-    return pen
-
-
 class AnnotationLayer:
     """Fill, outlines and labels of one image's annotated instances on a scene."""
 
     def __init__(self, scene: QGraphicsScene) -> None:
         self.fill = FillItem()
         self.outlines = OutlineItem()
-        self.highlight = HighlightItem()
+        self.highlight = HighlightItem(tight=True)
         self.labels = BoxLabelItem()
         self.labels.set_flags(boxes=False, labels=True, scores=False)
         items = (
@@ -275,7 +180,8 @@ class AnnotationLayer:
 
     def _update_highlight(self) -> None:
         hidden = self.selected in self.outlines.hidden
-        self.highlight.set_path(None if hidden else self.outlines.path_of(self.selected))
+        path = None if hidden else self.outlines.path_of(self.selected)
+        self.highlight.set_lines([] if path is None else [(path, WHITE, 2.0)])
 
     def color(self, instance_id: int) -> tuple[int, int, int]:
         for inst in self._instances:
@@ -360,7 +266,7 @@ class AnnotationLayer:
             names.append(inst.category)
         self._path_cache = cache
         rect = QRectF(0, 0, self._size[1], self._size[0])
-        self.outlines.set_outlines(ids, paths, colors, rect)
+        self.outlines.set_outlines(paths, colors, rect, ids)
         self._update_highlight()
         box_array = np.array(boxes, np.float32).reshape(-1, 4)
         self.labels.set_boxes(box_array, names, np.zeros(len(names), np.float32), colors, rect)

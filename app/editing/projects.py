@@ -1,22 +1,23 @@
-"""Which project an image belongs to, opening projects with crash recovery, remembered file paths.
+"""Which project an image belongs to, and opening a folder's project store.
 
 An image belongs to the open project whose folder contains it; otherwise its folder's project is
-opened: ``annotations.json`` next to the images, or the file chosen earlier with "Save
-annotations as..." for that folder (remembered in the settings). A newer autosave than the
-project file means the last session ended without saving: it is restored and reported.
-An unreadable project file is never overwritten: edits then go to ``<stem>.recovered.json``.
+opened: ``<folder>/.maskscope/project.db``, created on first open (then importing the folder's
+``annotations.json``, a 0.1 autosave or labelme files once; ``Project.opened_from`` says what).
+Projects are opened with ``background=True``: every edit is committed by the store's writer
+thread, so nothing waits for a save and nothing is lost when the app dies.
+
+A folder whose ``annotations.json`` cannot be read is still opened, with an empty store: the
+unreadable file is never overwritten (Save writes ``annotations.recovered.json`` next to it).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.settings import AppSettings
-from engine.project import Project
-
-PATHS_KEY = "editing/annotation_files"  # JSON {folder: annotations file}
+from engine.errors import MaskScopeError
+from engine.project import ANNOTATIONS_NAME, Project, store_path_for
+from engine.store.store import ProjectStore
 
 
 @dataclass
@@ -24,13 +25,12 @@ class OpenReport:
     """What happened when a project was opened, for the user."""
 
     project: Project
-    restored_autosave: bool = False
-    error: str | None = None  # the annotations file could not be read
+    imported: str | None = None  # Project.opened_from: what was imported into the new store
+    error: str | None = None  # the folder's annotations file could not be read
 
 
 class ProjectRegistry:
-    def __init__(self, settings: AppSettings) -> None:
-        self.settings = settings
+    def __init__(self) -> None:
         self.projects: list[Project] = []
 
     # --- lookup ------------------------------------------------------------------------------
@@ -57,34 +57,47 @@ class ProjectRegistry:
         return (report.project, Path(image_path).name), report
 
     def open_folder(self, folder: Path) -> OpenReport:
-        # Compat shim for the project store (issue 10), until the persistence branch lands:
-        # the store is the project; there is no autosave to restore.
-        project = Project.open(folder.resolve(), background=True)
-        self.projects.append(project)
-        return OpenReport(project)
-
-    # --- remembered "save as" paths -------------------------------------------------------------------
-    def _paths(self) -> dict[str, str]:
-        raw = self.settings.get_str(PATHS_KEY, "")
+        """Open (creating when new) the store of ``folder``; raises MaskScopeError when even an
+        empty store cannot be made there (read-only folder, corrupt database)."""
+        folder = folder.resolve()
         try:
-            data = json.loads(raw) if raw else {}
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-    def remembered_path(self, folder: Path) -> Path | None:
-        path = self._paths().get(str(folder))
-        return Path(path) if path else None
-
-    def remember_path(self, project: Project) -> None:
-        paths = self._paths()
-        default = project.folder / "annotations.json"
-        if project.annotations_path == default:
-            paths.pop(str(project.folder), None)
-        else:
-            paths[str(project.folder)] = str(project.annotations_path)
-        self.settings.set(PATHS_KEY, json.dumps(paths))
+            project = Project.open(folder, background=True)
+            report = OpenReport(project, imported=project.opened_from)
+        except MaskScopeError as exc:
+            if store_path_for(folder).exists():
+                raise  # a damaged database: never replace it silently
+            # The legacy annotations file is unreadable: start an empty store that saves elsewhere.
+            broken = folder / ANNOTATIONS_NAME
+            if not broken.is_file():
+                raise  # not an unreadable legacy file (e.g. a folder where no store can be made)
+            try:
+                store = ProjectStore(store_path_for(folder))
+                try:
+                    store.set_meta("save_path", str(broken.with_name(broken.stem + ".recovered.json")))
+                finally:
+                    store.close()
+                project = Project.open(folder, background=True)
+            except (OSError, MaskScopeError) as again:
+                raise MaskScopeError(f"{exc}\nNo project store could be made either: {again}") from again
+            report = OpenReport(project, error=str(exc))
+        self.projects.append(project)
+        return report
 
     # --- state ---------------------------------------------------------------------------------
-    def dirty(self) -> list[Project]:
-        return [p for p in self.projects if p.is_dirty]
+    def errors(self) -> list[tuple[Project, list[str]]]:
+        """Write failures the projects' writer threads reported (taken: each is reported once)."""
+        out = []
+        for project in self.projects:
+            if project.errors:
+                taken, project.errors[:] = list(project.errors), []
+                out.append((project, taken))
+        return out
+
+    def close_all(self) -> None:
+        """Commit what is queued and close every store (closing the window)."""
+        projects, self.projects = self.projects, []
+        for project in projects:
+            try:
+                project.close()
+            except MaskScopeError:
+                pass

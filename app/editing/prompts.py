@@ -10,24 +10,6 @@ EXPORT_FILTERS = {
 }
 
 
-def ask_save_changes(parent: QWidget | None, text: str) -> str:
-    """'save', 'discard' or 'cancel' for unsaved annotations."""
-    box = QMessageBox(
-        QMessageBox.Icon.Warning, "Unsaved annotations", text, QMessageBox.StandardButton.NoButton, parent
-    )
-    box.setInformativeText("Save them before closing?")
-    box.setStandardButtons(
-        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
-    )
-    box.setDefaultButton(QMessageBox.StandardButton.Save)
-    answer = box.exec()
-    if answer == QMessageBox.StandardButton.Save:
-        return "save"
-    if answer == QMessageBox.StandardButton.Discard:
-        return "discard"
-    return "cancel"
-
-
 def get_save_path(parent: QWidget | None, caption: str, start: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, caption, start, "COCO JSON (*.json);;All files (*)")
     return path or None

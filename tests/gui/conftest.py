@@ -39,10 +39,6 @@ def errors(monkeypatch) -> list[tuple[str, str]]:
     shown: list[tuple[str, str]] = []
     monkeypatch.setattr(dialogs, "show_error", lambda parent, title, msg, details=None: shown.append((title, msg)))
     monkeypatch.setattr(dialogs, "show_info", lambda parent, title, msg: shown.append((title, msg)))
-    # Closing with unsaved annotation edits must never open a real dialog in a test.
-    from app.editing import prompts
-
-    monkeypatch.setattr(prompts, "ask_save_changes", lambda parent, text: "discard")
     return shown
 
 

@@ -8,7 +8,7 @@ from gui_fakes import FakeSegmenter
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.editing import install_editing, prompts
+from app.editing import install_editing
 from app.editing.class_picker import ClassPickerDialog, rank_classes
 from app.editing.layer import annotation_rgb
 from app.editing.mask_ops import GrowableMask, fill_holes, segment_footprint
@@ -17,12 +17,6 @@ from app.overlay import pack_argb
 from engine.annotations import masks_equal
 from engine.masks import CroppedMask
 from engine.polygons import polygons_to_mask
-
-
-@pytest.fixture(autouse=True)
-def _no_blocking_prompts(monkeypatch):
-    """Closing with unsaved edits must never open a real message box in a test."""
-    monkeypatch.setattr(prompts, "ask_save_changes", lambda parent, text: "discard")
 
 
 @pytest.fixture
@@ -137,16 +131,24 @@ def test_accept_all_above_threshold_and_reject(editing, window):
     assert _stack(ed).undoText() == "Accept 2 Predictions"
 
 
-def test_rerun_keeps_accepted_predictions_out_of_the_prediction_view(editing, window):
+def test_rerun_keeps_accepted_predictions_out_of_the_prediction_view(editing, window, qtbot):
     ed, pred = editing
     window.select_instance(0)
     ed.accept_prediction()
     assert not ed.accept_prediction(0)  # hidden now: not accepted twice
     assert len(ed.annotations) == 1
     rerun = FakeSegmenter().predict(window.current_image)  # the same masks again, new objects
-    window.set_prediction(window.current_image_path, rerun)
-    window.predictionArrived.emit(window.current_image_path)
-    assert list(window.canvas.overlay.visible) == [False, True, False]
+    with qtbot.waitSignal(ed.review.predictionsStored, timeout=5000):  # stored by the writer thread
+        window.set_prediction(window.current_image_path, rerun)
+    # The accepted one is not predicted again: the run keeps it, accepted, beside the new ones.
+    assert len(window.current_prediction.instances) == 3
+    states = ed.review.states(window.current_image_path, 3)
+    assert sorted(states) == ["accepted", "pending", "pending"]
+    visible = list(window.canvas.overlay.visible)
+    assert visible == [
+        s == "pending" and i.score >= 0.5 for s, i in zip(states, window.current_prediction.instances, strict=True)
+    ]
+    assert sum(visible) == 1
 
 
 # --- brush and eraser --------------------------------------------------------------------------------
@@ -448,3 +450,16 @@ def test_mask_ops_growth_and_fill():
     open_c = np.ones((5, 5), bool)
     open_c[2, 2:] = False  # the gap reaches the border: not a hole
     assert fill_holes(CroppedMask(0, 0, open_c, (20, 20))).added == 0
+
+
+def test_one_selection_for_predictions_and_annotations(editing, window):
+    ed, _ = editing
+    window.select_instance(0)
+    ed.accept_prediction()
+    ann_id = ed.annotations.instances[0].id
+    assert ed.selected_id == ann_id and window.selected_instance == -1
+    window.select_instance(1)  # a prediction: the annotation is no longer selected
+    assert window.selected_instance == 1 and ed.selected_id == -1
+    ed.select(ann_id)  # an annotation: the prediction is no longer selected
+    assert ed.selected_id == ann_id and window.selected_instance == -1
+    assert window.canvas.overlay.selected == -1 and window.instance_list.selected_index() == -1
