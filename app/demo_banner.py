@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app.model_catalog import DEMO_KEY, DEMO_WEIGHTS, ModelChoice
 
@@ -104,30 +103,9 @@ class DemoBanner(QFrame):
         self.move(MARGIN, MARGIN)
 
 
-def _manage_models_action(window: QWidget) -> QAction | None:
-    """The window's Model > Manage models action, once the model manager provides one."""
-    for action in window.findChildren(QAction):
-        if "manage models" in action.text().replace("&", "").lower():
-            return action
-    return None
-
-
-def _model_menu(window: MainWindow) -> QMenu | None:
-    for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == "Model":
-            return action.menu()
-    return None
-
-
 def open_model_manager(window: MainWindow) -> None:
-    """Trigger Model > Manage models; without that entry, open the Model menu itself."""
-    action = _manage_models_action(window)
-    if action is not None:
-        action.trigger()
-        return
-    menu = _model_menu(window)
-    if menu is not None:
-        menu.popup(window.mapToGlobal(window.menuBar().geometry().bottomLeft()))
+    """Model > Manage models..., as the menu entry does."""
+    window.models.open_manager()
 
 
 def install_demo_banner(window: MainWindow) -> DemoBanner:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QProgress
 
 from app import dialogs
 from app.canvas import ImageCanvas
+from app.dock_scroll import scroll_when_too_big
 from app.file_list import FileListDock
 from app.icons import app_icon
 from app.image_loader import DisplayImage, ImageCache, ImageLoader, normalise_path
@@ -78,6 +79,8 @@ class MainWindow(QMainWindow):
         self.instance_list = InstanceListDock(self)
         self.overlay_controls = OverlayControlsDock(self)
         self._panels: list[QDockWidget] = []
+        for dock in (self.file_list, self.overlay_controls, self.instance_list):
+            scroll_when_too_big(dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.file_list)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.overlay_controls)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.instance_list)
@@ -161,7 +164,7 @@ class MainWindow(QMainWindow):
         """Add a panel; it is listed in View > Panels."""
         if not dock.objectName():
             dock.setObjectName(type(dock).__name__)
-        _scroll_when_too_big(dock)
+        scroll_when_too_big(dock)
         self.addDockWidget(area, dock)
         self._panels.append(dock)
         self._list_panel(dock)
@@ -839,19 +842,3 @@ class MainWindow(QMainWindow):
         if self._display is not None and self._display.path == self._auto_run_pending:
             self._auto_run_pending = None
             self.run_current()
-
-
-def _scroll_when_too_big(dock: QDockWidget) -> None:
-    """Put a panel's content in a scroll area, so a tall or wide panel scrolls instead of growing the
-    window past a small screen (1366x768, or 1920x1080 at 200 %)."""
-    from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QScrollArea
-
-    content = dock.widget()
-    if content is None or isinstance(content, QAbstractScrollArea):
-        return
-    scroll = QScrollArea(dock)
-    scroll.setObjectName(f"{dock.objectName()}Scroll")
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setWidget(content)
-    dock.setWidget(scroll)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDockWidget, QPushButton, QVBoxLayout, QWidget
 
+from app.dock_scroll import scrolling
 from app.inspectors.widgets import StatusBanner
 
 
@@ -46,7 +47,7 @@ class InspectorDock(QDockWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.banner)
         layout.addWidget(body, 1)
-        self.setWidget(self.content)
+        self.setWidget(scrolling(self.content, self))  # scrolls on a small screen
 
     def ensure_built(self) -> None:
         """Build the dock's widgets now if they are not built yet."""

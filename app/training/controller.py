@@ -32,7 +32,6 @@ from app.training.predict_rest import PredictRestJob, names_to_predict
 from app.training.process import TrainingProcess
 from app.training.setup_form import SOURCE_PROJECT, RunSettings
 from engine.errors import MaskScopeError
-from engine.training.state import state_paths
 from engine.training.worker_main import TrainJob
 
 if TYPE_CHECKING:
@@ -192,11 +191,12 @@ class TrainingController(QObject):
 
     # --- resuming ---------------------------------------------------------------------------------------
     def resumable_checkpoint(self) -> str | None:
-        """The last run's checkpoint to continue from: it stopped early and saved its training state."""
+        """The last run's checkpoint to continue from: it stopped early and saved a checkpoint (a
+        checkpoint holds its position; the optimizer state beside it is used when present)."""
         if self.running or self.outcome not in ("cancelled", "error") or self._job_path is None:
             return None
         path = self.checkpoint
-        if not path or not Path(path).is_file() or not all(p.is_file() for p in state_paths(path)):
+        if not path or not Path(path).is_file():
             return None
         return str(path)
 

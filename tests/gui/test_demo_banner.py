@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from conftest import write_image
 from gui_fakes import FakeSegmenter
-from PySide6.QtGui import QAction
 
 from app.demo_banner import DEMO_SHAPES, MANAGE_MODELS, banner_text, is_demo_choice
 from app.model_catalog import DEMO_KEY, DEMO_YOLACT_CHOICE, choice_by_key, choice_for_file
@@ -57,10 +56,8 @@ def test_banner_follows_the_model_and_stays_closed(window, qtbot, tmp_path):
     assert not banner.isVisible()  # closed for the session
 
 
-def test_link_triggers_manage_models(window, qtbot):
-    action = QAction("&Manage models\u2026", window)
-    triggered: list[bool] = []
-    action.triggered.connect(lambda: triggered.append(True))
-    window.addAction(action)
+def test_link_opens_the_model_manager(window, qtbot, monkeypatch):
+    opened: list[bool] = []
+    monkeypatch.setattr(window.models, "open_manager", lambda: opened.append(True))
     window.demo_banner.label.linkActivated.emit("manage")
-    assert triggered == [True]
+    assert opened == [True]
