@@ -10,7 +10,7 @@ import sys
 
 from engine.errors import MaskScopeError
 
-COMMAND_MODULES = ("predict", "train", "eval", "export", "import_", "demo")
+COMMAND_MODULES = ("predict", "train", "eval", "export", "import_", "demo", "merge_results")
 
 
 def build_parser() -> argparse.ArgumentParser:
