@@ -9,7 +9,7 @@ import sys
 def main(argv: list[str]) -> int:
     from engine.cli import COMMAND_MODULES
 
-    commands = {name.rstrip("_") for name in COMMAND_MODULES}
+    commands = {name.rstrip("_").replace("_", "-") for name in COMMAND_MODULES}  # merge_results: merge-results
     if argv and (argv[0] in commands or argv[0].startswith("-")):
         from engine.cli import main as cli_main
 

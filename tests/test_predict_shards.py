@@ -168,7 +168,11 @@ def test_merge_refuses_tampered_shards(tmp_path, shard_files):
     images_path_for(empty).write_text(json.dumps(listing_b))
     code, _, err = cli("merge-results", str(a), str(empty), "--out", str(tmp_path / "m.json"))
     assert code == 1 and "covers images 0:3" in err and "overlap" in err
-    # not JSON at all
+    # the command is reachable through main.py; not JSON at all
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "main.py", "merge-results", str(a), str(bad), "--out", str(tmp_path / "m.json")]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "missing from its own image list" in r.stderr, r.stderr
     images_path_for(bad).write_text("{")
     code, _, err = cli("merge-results", str(a), str(bad), "--out", str(tmp_path / "m.json"))
     assert code == 1 and "not a readable image list" in err

@@ -84,10 +84,11 @@ def _read_json(path: Path, what: str):
 
 def read_shard(path: str | Path) -> Shard:
     results = results_path(path)
+    entries = _read_json(results, "results file")
     listing = _read_json(images_path(results), "image list of a predict output")
     if not isinstance(listing, dict):
         raise DataError(f"{images_path(results)}: an image list must be a JSON object")
-    return Shard(str(results), _read_json(results, "results file"), listing)
+    return Shard(str(results), entries, listing)
 
 
 def merge_shards(shards: list[Shard]) -> tuple[list[dict], list[dict], list[dict], dict]:
