@@ -109,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if len(indices) == 0:
         raise MaskScopeError(f"--shard {args.shard} selects none of the {len(images)} images.")
 
-    # gloo whatever the device: the ranks only exchange their results (Python objects) at the end
-    ctx = init_distributed(args.device, backend="gloo")
+    # gloo whatever the device: the ranks only exchange their results (Python objects), once at the
+    # end, so the wait for the slowest rank may be long
+    ctx = init_distributed(args.device, timeout_s=24 * 3600.0, backend="gloo")
     try:
         mine = indices
         if ctx is not None:
