@@ -8,6 +8,7 @@ a checkpoint (safetensors + JSON, optimizer state beside it) every epoch, resume
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -287,7 +288,11 @@ class Trainer:
                 with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                     loss_dict = losses_fn(images, targets)
                 loss = sum(v.float() for v in loss_dict.values())
-                finite = bool(torch.isfinite(loss))
+                # One device-to-host copy per step for the check and the progress report (each
+                # float() of a CUDA tensor would wait for the GPU on its own).
+                parts = [loss, *loss_dict.values()]
+                reported = torch.stack([v.detach().float().reshape(()) for v in parts]).tolist()
+                finite = math.isfinite(reported[0])
                 if self.dist is not None:
                     finite = self.dist.all_true(finite)
                 optimizer.zero_grad(set_to_none=True)
@@ -315,7 +320,7 @@ class Trainer:
                 train_time += dt
                 train_images += n_img
                 dt_avg = dt if dt_avg is None else 0.9 * dt_avg + 0.1 * dt
-                values = {k: float(v.detach()) for k, v in loss_dict.items()}
+                values = dict(zip(loss_dict, reported[1:], strict=True))
                 if step_ok:
                     steps += 1
                     for k, v in values.items():
@@ -328,7 +333,7 @@ class Trainer:
                         epoch,
                         cfg.epochs,
                         values,
-                        float(loss.detach()),
+                        reported[0],
                         lr,
                         n_img / dt_avg if dt_avg > 0 else 0.0,
                         (total - iteration) * dt_avg,
