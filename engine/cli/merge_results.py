@@ -149,9 +149,12 @@ def _comparable(listing: dict, key: str):
 def _union_span(shards: list[Shard]) -> dict | None:
     """The merged shard range when every shard recorded one; overlapping ranges, or ranges of lists of
     different lengths, are refused. None when a shard has no record (older files)."""
-    spans = [(s.span, s.name) for s in shards]
-    if any(span is None for span, _ in spans):
-        return None
+    spans: list[tuple[tuple[int, int, int], str]] = []
+    for shard in shards:
+        span = shard.span
+        if span is None:
+            return None
+        spans.append((span, shard.name))
     totals = {span[2] for span, _ in spans}
     if len(totals) > 1:
         raise DataError(f"the shards come from image lists of different lengths ({sorted(totals)}); refusing to merge")
@@ -166,10 +169,10 @@ def _union_span(shards: list[Shard]) -> dict | None:
         return None
     gaps = [f"{a[1]}:{b[0]}" for (a, _), (b, _) in pairwise(ordered) if b[0] > a[1]]
     start, stop, total = ordered[0][0][0], ordered[-1][0][1], ordered[0][0][2]
-    span = {"start": start, "stop": stop, "total": total}
+    union: dict = {"start": start, "stop": stop, "total": total}
     if gaps:
-        span["missing"] = gaps
-    return span
+        union["missing"] = gaps
+    return union
 
 
 def run(args: argparse.Namespace) -> int:

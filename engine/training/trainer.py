@@ -133,7 +133,8 @@ class Trainer:
         train_records = [r for r in source.subset(self.train_ids) if r.annotations]
         if not train_records:
             raise DataError(f"{source.json_path}: no annotated image left for training after the validation split")
-        augment = AugmentConfig(cfg.hflip, tuple(cfg.scale))
+        low, high = cfg.scale
+        augment = AugmentConfig(cfg.hflip, (float(low), float(high)))
         # Under DDP a rank must not leave the loop on its own: cancel is agreed on collectively.
         self.train_set = InstanceDataset(train_records, augment, cfg.seed, None if dist else self.cancel)
 
@@ -150,7 +151,7 @@ class Trainer:
         """Index batches of one epoch: a seeded shuffle, or this rank's DistributedSampler shard."""
         n = len(self.train_set)
         if self.dist is not None:
-            sampler = torch.utils.data.DistributedSampler(
+            sampler: torch.utils.data.DistributedSampler = torch.utils.data.DistributedSampler(
                 self.train_set, self.dist.world_size, self.dist.rank, shuffle=True, seed=self.config.seed
             )
             sampler.set_epoch(epoch)
@@ -197,6 +198,7 @@ class Trainer:
         return path
 
     def _prune(self, keep: int) -> None:
+        assert self.out_dir is not None
         ckpts = sorted(p for p in self.out_dir.glob("epoch_*.safetensors") if "." not in p.stem)
         for old in ckpts[: max(len(ckpts) - keep, 0)]:
             stem = old.with_suffix("")
