@@ -11,8 +11,8 @@
    first stage frozen; Mask R-CNN with the demo recipe's training-time RoI sampling), stopped at the
    time budget. Target: from ~0 to >= 0.6.
 3. Training throughput of the Trainer against a bare loop over the same dataset and model
-   (torchvision's ``model(images, targets)`` for Mask R-CNN, ``losses`` for YOLACT; same optimizer,
-   no schedule, callbacks, clipping or checks). Target: ratio >= 0.9. Measured in rounds of one
+   (torchvision's ``model(images, targets)`` for Mask R-CNN, ``losses`` for YOLACT; same optimizer
+   and BatchNorm mode, no schedule, callbacks, clipping or checks). Target: ratio >= 0.9. Measured in rounds of one
    run each, back to back in this process, in alternating order; wall-clock and CPU-time ratios
    per round and their medians (CPU time is far less disturbed by other load on the machine).
 """
@@ -37,7 +37,7 @@ from engine.training.callbacks import TrainEvent  # noqa: E402
 from engine.training.data import AugmentConfig, InstanceDataset, collate, load_coco_source  # noqa: E402
 from engine.training.demo import DEMO_DIR, RECIPES, apply_training_sampling, demo_path  # noqa: E402
 from engine.training.evaluate import evaluate_segmenter  # noqa: E402
-from engine.training.setup import build_for_training, freeze_backbone  # noqa: E402
+from engine.training.setup import build_for_training, freeze_backbone, set_batchnorm_eval  # noqa: E402
 from engine.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 TRAIN_SEED, TEST_SEED = 7100, 7200
@@ -107,6 +107,8 @@ def bare_loop(seg, dataset: InstanceDataset, cfg: TrainConfig, iters: int) -> St
     batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     model.train()
+    if not cfg.train_bn:  # the same work as the Trainer: BatchNorm on running statistics
+        set_batchnorm_eval(model)
     clock = StepClock()
     while len(clock.wall) < iters:
         for images, targets in loader:
