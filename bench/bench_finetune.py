@@ -11,13 +11,16 @@
    first stage frozen; Mask R-CNN with the demo recipe's training-time RoI sampling), stopped at the
    time budget. Target: from ~0 to >= 0.6.
 3. Training throughput of the Trainer against a bare loop over the same dataset and model
-   (torchvision's ``model(images, targets)`` for Mask R-CNN, ``losses`` for YOLACT; same optimizer,
-   no schedule, callbacks, clipping or checks). Target: ratio >= 0.9.
+   (torchvision's ``model(images, targets)`` for Mask R-CNN, ``losses`` for YOLACT; same optimizer
+   and BatchNorm mode, no schedule, callbacks, clipping or checks). Target: ratio >= 0.9. Measured in rounds of one
+   run each, back to back in this process, in alternating order; wall-clock and CPU-time ratios
+   per round and their medians (CPU time is far less disturbed by other load on the machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import threading
@@ -34,7 +37,7 @@ from engine.training.callbacks import TrainEvent  # noqa: E402
 from engine.training.data import AugmentConfig, InstanceDataset, collate, load_coco_source  # noqa: E402
 from engine.training.demo import DEMO_DIR, RECIPES, apply_training_sampling, demo_path  # noqa: E402
 from engine.training.evaluate import evaluate_segmenter  # noqa: E402
-from engine.training.setup import build_for_training, freeze_backbone  # noqa: E402
+from engine.training.setup import build_for_training, freeze_backbone, set_batchnorm_eval  # noqa: E402
 from engine.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 TRAIN_SEED, TEST_SEED = 7100, 7200
@@ -71,22 +74,30 @@ class TimeBudget:
 
 
 class StepClock:
-    """Callback: time of every optimizer step, for images/s after a warm-up."""
+    """Wall and process CPU time of every optimizer step (a callback for the Trainer, ``tick`` for
+    the bare loop). CPU time counts only this process's work, so other load on a shared machine
+    disturbs it far less than the wall clock."""
 
     def __init__(self) -> None:
-        self.times: list[float] = []
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def tick(self) -> None:
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
 
     def __call__(self, event: TrainEvent) -> None:
         if event.kind == "step":
-            self.times.append(time.perf_counter())
+            self.tick()
+
+    def rates(self, batch: int, warmup: int) -> tuple[float, float]:
+        """(images/s of wall time, images/s of CPU time) after ``warmup`` steps."""
+        wall, cpu = self.wall[warmup:], self.cpu[warmup:]
+        images = (len(wall) - 1) * batch
+        return images / (wall[-1] - wall[0]), images / max(cpu[-1] - cpu[0], 1e-9)
 
 
-def images_per_s(times: list[float], batch: int, warmup: int) -> float:
-    t = times[warmup:]
-    return (len(t) - 1) * batch / (t[-1] - t[0])
-
-
-def bare_loop(seg, dataset: InstanceDataset, cfg: TrainConfig, iters: int) -> list[float]:
+def bare_loop(seg, dataset: InstanceDataset, cfg: TrainConfig, iters: int) -> StepClock:
     """A plain training loop: batches of the dataset, forward, sum, backward, step."""
     model = seg.model
     params = [p for p in model.parameters() if p.requires_grad]
@@ -96,8 +107,10 @@ def bare_loop(seg, dataset: InstanceDataset, cfg: TrainConfig, iters: int) -> li
     batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     model.train()
-    times = []
-    while len(times) < iters:
+    if not cfg.train_bn:  # the same work as the Trainer: BatchNorm on running statistics
+        set_batchnorm_eval(model)
+    clock = StepClock()
+    while len(clock.wall) < iters:
         for images, targets in loader:
             if seg.architecture == "maskrcnn":  # torchvision's own interface: labels 1..N
                 tv = [{"boxes": t["boxes"], "labels": t["labels"] + 1, "masks": t["masks"]} for t in targets]
@@ -108,10 +121,10 @@ def bare_loop(seg, dataset: InstanceDataset, cfg: TrainConfig, iters: int) -> li
             opt.zero_grad()
             loss.backward()
             opt.step()
-            times.append(time.perf_counter())
-            if len(times) >= iters:
+            clock.tick()
+            if len(clock.wall) >= iters:
                 break
-    return times
+    return clock
 
 
 def student(arch: str, weights: Path):
@@ -119,21 +132,25 @@ def student(arch: str, weights: Path):
     return apply_training_sampling(build_for_training([UNSEEN_CLASS], arch, weights=weights, device="cpu"))
 
 
-def throughput(arch: str, weights: Path, source, cfg: TrainConfig, iters: int) -> tuple[float, float]:
-    """(Trainer images/s, bare loop images/s) over ``iters`` steps each, after 2 warm-up steps;
-    the two runs alternate twice and the better of each pair counts (less noise on a busy CPU)."""
-    ours, bare = [], []
-    for _ in range(2):
-        seg = student(arch, weights)
-        clock = StepClock()
-        run_cfg = TrainConfig(**{**cfg.to_dict(), "max_iters": iters, "epochs": 1000, "clip_grad_norm": None})
-        Trainer(seg, source, run_cfg, None, [clock]).fit()
-        ours.append(images_per_s(clock.times, cfg.batch_size, 2))
-        seg = student(arch, weights)
-        freeze_backbone(seg, cfg.freeze)
-        ds = InstanceDataset(source.records, AugmentConfig(cfg.hflip, cfg.scale), cfg.seed)
-        bare.append(images_per_s(bare_loop(seg, ds, cfg, iters), cfg.batch_size, 2))
-    return max(ours), max(bare)
+def throughput(arch: str, weights: Path, source, cfg: TrainConfig, iters: int, rounds: int) -> list[dict]:
+    """Per round: Trainer and bare loop, ``iters`` steps each (2 warm-up steps not counted), in
+    alternating order (Trainer first in odd rounds) so that a drift in machine load favours neither."""
+    rows = []
+    for r in range(rounds):
+        row = {"round": r + 1, "first": "Trainer" if r % 2 == 0 else "bare loop"}
+        for which in ("trainer", "bare") if r % 2 == 0 else ("bare", "trainer"):
+            seg = student(arch, weights)
+            if which == "trainer":
+                clock = StepClock()
+                run_cfg = TrainConfig(**{**cfg.to_dict(), "max_iters": iters, "epochs": 1000, "clip_grad_norm": None})
+                Trainer(seg, source, run_cfg, None, [clock]).fit()
+            else:
+                freeze_backbone(seg, cfg.freeze)
+                ds = InstanceDataset(source.records, AugmentConfig(cfg.hflip, cfg.scale), cfg.seed)
+                clock = bare_loop(seg, ds, cfg, iters)
+            row[which] = clock.rates(cfg.batch_size, 2)
+        rows.append(row)
+    return rows
 
 
 def main() -> int:
@@ -144,9 +161,13 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=60, help="epochs of the schedule (cut by the budget)")
     p.add_argument("--test-images", type=int, default=30)
     p.add_argument("--speed-iters", type=int, default=8, help="steps per throughput run")
+    p.add_argument("--rounds", type=int, default=3, help="throughput rounds (Trainer and bare loop each)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     p.add_argument("--quick", action="store_true", help="2 min budget, 10 test images, 5-step speed runs")
     p.add_argument("--speed-only", action="store_true", help="only the Trainer vs bare-loop throughput")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.minutes, args.test_images, args.speed_iters, args.epochs = 2.0, 10, 5, 12
     weights = demo_path(args.arch, args.models)
@@ -160,7 +181,9 @@ def main() -> int:
         test = load_coco_source(write_coco_dataset(tmp / "test", args.test_images, size, [UNSEEN_CLASS], TEST_SEED))
 
         if args.speed_only:
-            report_throughput(args.arch, weights, train, finetune_config(args.arch, args.epochs), args.speed_iters)
+            report_throughput(
+                args.arch, weights, train, finetune_config(args.arch, args.epochs), args.speed_iters, args.rounds
+            )
             return 0
         demo = load_segmenter(weights, device="cpu")
         before = evaluate_segmenter(demo, test)["per_class"][UNSEEN_CLASS]["mask_AP50"]
@@ -178,15 +201,31 @@ def main() -> int:
             f"(target >= {TARGET_AP50}, ratio {after / TARGET_AP50:.2f}) after {result.iterations} iterations, "
             f"{minutes:.1f} min CPU, 30 training images, {args.test_images} test images"
         )
-        report_throughput(args.arch, weights, train, cfg, args.speed_iters)
+        report_throughput(args.arch, weights, train, cfg, args.speed_iters, args.rounds)
     return 0
 
 
-def report_throughput(arch: str, weights: Path, train, cfg: TrainConfig, iters: int) -> None:
-    ours, bare = throughput(arch, weights, train, cfg, iters)
+def report_throughput(arch: str, weights: Path, train, cfg: TrainConfig, iters: int, rounds: int) -> None:
+    """One line per round, then the medians of the per-round ratios (each ratio compares two runs
+    measured back to back in this process)."""
+    rows = throughput(arch, weights, train, cfg, iters, rounds)
+    wall_ratios, cpu_ratios = [], []
+    for row in rows:
+        (tw, tc), (bw, bc) = row["trainer"], row["bare"]
+        wall_ratios.append(tw / bw)
+        cpu_ratios.append(tc / bc)
+        print(
+            f"finetune_{arch} round {row['round']} ({row['first']} first): Trainer {tw:.2f} images/s "
+            f"({tc:.2f} per CPU s), bare loop {bw:.2f} ({bc:.2f} per CPU s); "
+            f"ratio {wall_ratios[-1]:.2f} wall, {cpu_ratios[-1]:.2f} CPU"
+        )
+    trainer = statistics.median(r["trainer"][0] for r in rows)
+    bare = statistics.median(r["bare"][0] for r in rows)
     print(
-        f"finetune_{arch}: Trainer {ours:.2f} images/s vs bare loop {bare:.2f} images/s "
-        f"(ratio {ours / bare:.2f}, target >= {TARGET_RATIO}, {iters} steps per run)"
+        f"finetune_{arch}: Trainer {trainer:.2f} images/s vs bare loop {bare:.2f} images/s "
+        f"(ratio {statistics.median(wall_ratios):.2f} wall, {statistics.median(cpu_ratios):.2f} CPU time, "
+        f"median of {rounds} rounds; target >= {TARGET_RATIO}, {iters} steps per run, "
+        f"{torch.get_num_threads()} torch threads)"
     )
 
 

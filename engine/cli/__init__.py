@@ -17,7 +17,17 @@ from engine.errors import MaskScopeError
 # The command table: one module under engine.cli per command; adding a command is one name here
 # (plus its module). The command is the module's name with "_" as "-" and a trailing "_" dropped
 # (import_ -> import, merge_results -> merge-results); build_parser checks each module agrees.
-COMMAND_MODULES: tuple[str, ...] = ("predict", "train", "eval", "export", "import_", "demo", "models", "classes")
+COMMAND_MODULES: tuple[str, ...] = (
+    "predict",
+    "train",
+    "eval",
+    "export",
+    "import_",
+    "demo",
+    "models",
+    "classes",
+    "merge_results",
+)
 
 EPILOG = "Without a COMMAND, maskscope opens the window: maskscope [IMAGE|FOLDER ...]."
 

@@ -3,7 +3,8 @@
 PATHs are image files or folders (their images, sorted naturally; ``--recursive`` for subfolders).
 Unreadable files are skipped and listed on stderr at the end; the exit code is 0 when at least one
 image was segmented. ``--shard START:STOP`` runs on a slice of the sorted list (image ids stay those
-of the full list, so the shards' results can be concatenated).
+of the full list; ``merge-results`` joins the shards' files). Under ``torchrun`` every process
+takes its share of the list (by RANK and WORLD_SIZE) and rank 0 writes the merged results.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ pycocotools' COCO.loadRes and COCOeval read. Beside it, OUT with the suffix .ima
 (results.json -> results.images.json) lists the images ({id, file_name, width, height, path};
 ids 1..N in input order), the categories ({id, name}) and the model, so the results can be
 matched with ground truth. Both files are written atomically.
+
+Under torchrun (torchrun --nproc_per_node N [--nnodes M ...] main.py predict ...) each process
+segments its contiguous share of the image list and rank 0 writes the one merged OUT; after
+separate --shard runs, `merge-results` joins their files.
 """
 
 
@@ -82,12 +87,18 @@ def _shard(spec: str | None, count: int) -> range:
     return range(count)[start:stop]
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _device(requested: str, ctx) -> str | None:
+    """The device of this process: under torchrun a CUDA rank takes GPU LOCAL_RANK."""
+    import torch
 
-    from engine import coco_results
-    from engine.imageio import load_image
-    from engine.models import create_segmenter
+    device = None if requested == "auto" else requested
+    if ctx is not None and torch.cuda.is_available() and device in (None, "cuda"):
+        return f"cuda:{ctx.local_rank}"
+    return device
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.training.ddp import init_distributed, shard_bounds, shutdown
 
     if not 0.0 <= args.score_thresh <= 1.0:
         raise MaskScopeError(f"--score-thresh must be between 0 and 1, got {args.score_thresh}.")
@@ -98,16 +109,50 @@ def run(args: argparse.Namespace) -> int:
     if len(indices) == 0:
         raise MaskScopeError(f"--shard {args.shard} selects none of the {len(images)} images.")
 
-    device = None if args.device == "auto" else args.device
+    # gloo whatever the device: the ranks only exchange their results (Python objects), once at the
+    # end, so the wait for the slowest rank may be long
+    ctx = init_distributed(args.device, timeout_s=24 * 3600.0, backend="gloo")
+    try:
+        mine = indices
+        if ctx is not None:
+            mine = indices[slice(*shard_bounds(len(indices), ctx.rank, ctx.world_size))]
+        name = args.out if ctx is None or ctx.is_main else f"rank {ctx.rank}"
+        shard = _predict(args, images, mine, _device(args.device, ctx), name)
+        if ctx is None:
+            shards = [shard]
+        else:
+            import torch.distributed as dist
+
+            gathered: list | None = [None] * ctx.world_size if ctx.is_main else None
+            dist.gather_object(shard, gathered, dst=0)
+            if not ctx.is_main:
+                return 0
+            shards = list(gathered or [])
+        return _write(args, shards, len(indices))
+    finally:
+        shutdown(ctx)
+
+
+def _predict(args: argparse.Namespace, images: list[tuple[Path, str]], indices: range, device, name: str):
+    """Segment ``images[i]`` for i in ``indices``; a Shard (results + image list) of ids i + 1.
+    Only the process that writes OUT (``name`` == OUT) shows progress and notes."""
+    quiet = name != args.out
+    from tqdm import tqdm
+
+    from engine import coco_results
+    from engine.cli.merge_results import Shard
+    from engine.imageio import load_image
+    from engine.models import create_segmenter
+
     segmenter = create_segmenter(args.model, args.config, args.weights, device, None, args.score_thresh)
-    if segmenter.architecture != args.model:
+    if segmenter.architecture != args.model and not quiet:
         print(f"note: {args.weights} is a {segmenter.architecture} checkpoint; using it.", file=sys.stderr)
     category_ids = segmenter.category_ids
 
     results: list[dict] = []
     listed: list[dict] = []
     failed: list[dict] = []
-    bar = tqdm(indices, unit="image", disable=args.no_progress or len(indices) < 2, file=sys.stderr)
+    bar = tqdm(indices, unit="image", disable=args.no_progress or quiet or len(indices) < 2, file=sys.stderr)
     for index in bar:
         path, file_name = images[index]
         image_id = index + 1
@@ -121,14 +166,44 @@ def run(args: argparse.Namespace) -> int:
         h, w = pred.image_size
         listed.append({"id": image_id, "file_name": file_name, "width": w, "height": h, "path": str(path)})
 
-    for fail in failed:
+    listing = {
+        "images": listed,
+        "categories": coco_results.categories(segmenter.class_names, category_ids),
+        "model": {**segmenter.metadata(), "description": segmenter.describe()},
+        "weights": weights_fingerprint(args.weights, segmenter.weights_source),
+        "failed": failed,
+        "shard": {"start": indices.start, "stop": indices.stop, "total": len(images)},
+    }
+    return Shard(name, results, listing)
+
+
+def weights_fingerprint(weights: str | None, source: str) -> dict:
+    """What the weights were, comparable across machines: a weight file by name and SHA-256 (its
+    folder may differ from machine to machine), else the source text (e.g. torchvision's COCO)."""
+    import hashlib
+
+    path = Path(weights) if weights else None
+    if path is None or not path.is_file():
+        return {"source": source}
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": path.name, "sha256": digest.hexdigest()}
+
+
+def _write(args: argparse.Namespace, shards: list, count: int) -> int:
+    """Merge the processes' shards (one without torchrun) and write OUT and its image list."""
+    from engine import coco_results
+    from engine.cli.merge_results import merge_shards
+
+    results, listed, cats, extra = merge_shards(shards)
+    for fail in extra["failed"]:
         print(f"skipped: {fail['error']}", file=sys.stderr)
     if not listed:
-        raise ImageLoadError(f"None of the {len(indices)} images could be read; nothing written.")
-    extra = {"model": {**segmenter.metadata(), "description": segmenter.describe()}, "failed": failed}
-    cats = coco_results.categories(segmenter.class_names, category_ids)
+        raise ImageLoadError(f"None of the {count} images could be read; nothing written.")
     out, images_out = coco_results.write_results(args.out, results, listed, cats, extra)
     print(f"wrote {len(results)} detections on {len(listed)} images to {out} (image list: {images_out})")
-    if failed:
-        print(f"{len(failed)} of {len(indices)} images could not be read (listed above).", file=sys.stderr)
+    if extra["failed"]:
+        print(f"{len(extra['failed'])} of {count} images could not be read (listed above).", file=sys.stderr)
     return 0

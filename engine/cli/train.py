@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frz.add_argument("--freeze-backbone", action="store_true", help="freeze every backbone stage")
     frz.add_argument("--freeze", type=int, metavar="N", help="freeze the first N backbone stages (stem = 1)")
     p.add_argument("--train-bn", action="store_true", help="BatchNorm with batch statistics (large batches only)")
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun with --train-bn: BatchNorm statistics over all processes' images (SyncBatchNorm)",
+    )
     p.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     p.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"), help="zoom jitter range (0.75 1.25)")
     p.add_argument("--val-fraction", type=float, help="held-out images for validation (default 0.2)")
@@ -103,6 +108,10 @@ def build_config(args: argparse.Namespace, architecture: str, saved: dict | None
     freeze = -1 if args.freeze_backbone else (args.freeze if args.freeze is not None else saved_cfg.get("freeze", 0))
     scale = tuple(args.scale) if args.scale else tuple(saved_cfg.get("scale", (0.75, 1.25)))
     clip = _opt(args, "clip", s)
+    train_bn = args.train_bn or bool(saved_cfg.get("train_bn", False))
+    sync_bn = args.sync_bn or bool(saved_cfg.get("sync_bn", False))
+    if sync_bn and not train_bn:
+        raise DataError("--sync-bn needs --train-bn: without it BatchNorm uses running statistics, nothing to sync.")
     for name, value, low in (("epochs", _opt(args, "epochs", s), 1), ("batch-size", _opt(args, "batch_size", s), 1)):
         if value < low:
             raise DataError(f"--{name} must be at least {low}, got {value}")
@@ -118,7 +127,8 @@ def build_config(args: argparse.Namespace, architecture: str, saved: dict | None
         seed=_opt(args, "seed", s),
         val_fraction=_opt(args, "val_fraction", s),
         freeze=freeze,
-        train_bn=args.train_bn or bool(saved_cfg.get("train_bn", False)),
+        train_bn=train_bn,
+        sync_bn=sync_bn,
         hflip=0.0 if args.no_flip else float(saved_cfg.get("hflip", 0.5)),
         scale=scale,
         num_workers=_opt(args, "workers", s),

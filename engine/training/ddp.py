@@ -52,17 +52,20 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
-def init_distributed(device: str | None = None, timeout_s: float = 3600.0) -> DistContext | None:
+def init_distributed(
+    device: str | None = None, timeout_s: float = 3600.0, backend: str | None = None
+) -> DistContext | None:
     """Join the process group torchrun describes; None when not launched distributed.
 
-    NCCL when this rank uses CUDA, else gloo. Each CUDA rank takes GPU ``LOCAL_RANK``.
+    NCCL when this rank uses CUDA, else gloo (``backend`` forces one: gloo suits exchanging Python
+    objects whatever the device). Each CUDA rank takes GPU ``LOCAL_RANK``.
     """
     if not launched_by_torchrun():
         return None
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and (device is None or device in ("", "auto") or device.startswith("cuda"))
-    backend = "nccl" if use_cuda else "gloo"
+    backend = backend or ("nccl" if use_cuda else "gloo")
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
@@ -72,6 +75,11 @@ def init_distributed(device: str | None = None, timeout_s: float = 3600.0) -> Di
 
 def device_for(ctx: DistContext) -> str:
     return f"cuda:{ctx.local_rank}" if ctx.backend == "nccl" else "cpu"
+
+
+def shard_bounds(count: int, rank: int, world_size: int) -> tuple[int, int]:
+    """[start, stop) of rank's contiguous share of ``count`` items; shares differ by at most one."""
+    return count * rank // world_size, count * (rank + 1) // world_size
 
 
 def shutdown(ctx: DistContext | None) -> None:

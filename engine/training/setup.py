@@ -84,12 +84,15 @@ def freeze_backbone(segmenter: Segmenter, stages: int) -> list[str]:
     return frozen
 
 
-def set_batchnorm_eval(model: nn.Module) -> int:
+def set_batchnorm_eval(model: nn.Module, frozen_only: bool = False) -> int:
     """Put BatchNorm layers in eval mode (running statistics): small batches make batch statistics
-    noisy. Returns how many layers were switched."""
+    noisy. ``frozen_only``: only layers whose affine parameters take no gradient (a frozen stage
+    keeps its statistics too). Returns how many layers were switched."""
     n = 0
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if frozen_only and all(p.requires_grad for p in m.parameters(recurse=False)):
+                continue
             m.eval()
             n += 1
     return n

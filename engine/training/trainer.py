@@ -8,6 +8,7 @@ a checkpoint (safetensors + JSON, optimizer state beside it) every epoch, resume
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -27,6 +28,7 @@ from engine.training.evaluate import evaluate_segmenter
 from engine.training.schedule import LRSchedule, build_optimizer
 from engine.training.setup import freeze_backbone, set_batchnorm_eval
 from engine.training.state import resume_train_state, save_train_state
+from engine.training.sync_bn import convert_sync_batchnorm, revert_sync_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class TrainConfig:
     eval_score_thresh: float = 0.05
     keep_checkpoints: int = 2  # epoch checkpoints kept on disk (oldest removed)
     ddp_find_unused: bool = False  # DDP: allow parameters without gradient in a step (slower)
+    sync_bn: bool = False  # DDP with train_bn: BatchNorm statistics over the global batch (SyncBatchNorm)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +124,11 @@ class Trainer:
         cfg = self.config
         if cfg.epochs < 1 or cfg.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if cfg.sync_bn and not cfg.train_bn:
+            raise ValueError(
+                "sync_bn synchronises the batch statistics of training BatchNorm layers; it needs train_bn "
+                "(without it BatchNorm uses its running statistics and there is nothing to synchronise)"
+            )
         self.train_ids, self.val_ids = split_by_image([r.image_id for r in source.records], cfg.val_fraction, cfg.seed)
         train_records = [r for r in source.subset(self.train_ids) if r.annotations]
         if not train_records:
@@ -156,8 +164,8 @@ class Trainer:
 
     def _train_mode(self, runner: torch.nn.Module | None) -> None:
         (runner if runner is not None else self.segmenter.model).train()
-        if not self.config.train_bn:
-            set_batchnorm_eval(self.segmenter.model)
+        # Frozen BatchNorm (no gradient to its affine parameters) keeps its running statistics.
+        set_batchnorm_eval(self.segmenter.model, frozen_only=self.config.train_bn)
 
     def _cancelled(self) -> bool:
         flag = self.cancel.is_set()
@@ -212,10 +220,23 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------
     def fit(self, resume: str | Path | None = None) -> TrainResult:
         cfg = self.config
+        seed_everything(cfg.seed + (self.dist.rank if self.dist else 0))
+        frozen = freeze_backbone(self.segmenter, cfg.freeze)
+        if not (cfg.sync_bn and self.dist is not None):
+            return self._fit(resume, frozen)
+        model = self.segmenter.model
+        synced = convert_sync_batchnorm(model, cpu=self.segmenter.device.type == "cpu")
+        if not synced:
+            log.warning("sync_bn: no BatchNorm layer of %s trains; nothing to synchronise", self.segmenter.describe())
+        try:
+            return self._fit(resume, frozen)
+        finally:
+            revert_sync_batchnorm(model)
+
+    def _fit(self, resume: str | Path | None, frozen: list[str]) -> TrainResult:
+        cfg = self.config
         seg = self.segmenter
         device = seg.device
-        seed_everything(cfg.seed + (self.dist.rank if self.dist else 0))
-        frozen = freeze_backbone(seg, cfg.freeze)
         params = [p for p in seg.model.parameters() if p.requires_grad]
         optimizer = build_optimizer(params, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
         use_amp = bool(cfg.amp and device.type == "cuda")
@@ -271,7 +292,11 @@ class Trainer:
                 with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                     loss_dict = losses_fn(images, targets)
                 loss = sum(v.float() for v in loss_dict.values())
-                finite = bool(torch.isfinite(loss))
+                # One device-to-host copy per step for the check and the progress report (each
+                # float() of a CUDA tensor would wait for the GPU on its own).
+                parts = [loss, *loss_dict.values()]
+                reported = torch.stack([v.detach().float().reshape(()) for v in parts]).tolist()
+                finite = math.isfinite(reported[0])
                 if self.dist is not None:
                     finite = self.dist.all_true(finite)
                 optimizer.zero_grad(set_to_none=True)
@@ -299,7 +324,7 @@ class Trainer:
                 train_time += dt
                 train_images += n_img
                 dt_avg = dt if dt_avg is None else 0.9 * dt_avg + 0.1 * dt
-                values = {k: float(v.detach()) for k, v in loss_dict.items()}
+                values = dict(zip(loss_dict, reported[1:], strict=True))
                 if step_ok:
                     steps += 1
                     for k, v in values.items():
@@ -312,7 +337,7 @@ class Trainer:
                         epoch,
                         cfg.epochs,
                         values,
-                        float(loss.detach()),
+                        reported[0],
                         lr,
                         n_img / dt_avg if dt_avg > 0 else 0.0,
                         (total - iteration) * dt_avg,
