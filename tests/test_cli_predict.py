@@ -178,3 +178,38 @@ def test_results_entries_and_paths():
     assert np.array_equal(decode_rle(a["segmentation"]), full.mask.to_full())
     assert b["category_id"] == 11 and not decode_rle(b["segmentation"]).any()
     assert b["segmentation"]["size"] == [10, 12]
+
+
+def test_predict_into_a_project_stores_a_run_for_review(tmp_path, checkpoint, folder):
+    import shutil
+
+    from engine.project import Project
+
+    project_dir = tmp_path / "project"
+    shutil.copytree(folder, project_dir)
+    code, stdout, stderr = run_cli(
+        "--project", str(project_dir), "--weights", str(checkpoint), "--score-thresh", "0.6", "--device", "cpu"
+    )
+    assert code == 0, stderr
+    assert "stored run #1 (2 images)" in stderr and "wrote" not in stdout  # no --out: the store only
+    project = Project.open(project_dir)
+    (run,) = project.runs()
+    assert run.class_names == CLASSES and run.settings["score_threshold"] == 0.6 and run.weights_sha256
+    stored = project.predictions("a10.jpg")
+    seg = load_segmenter(checkpoint, device="cpu", score_thresh=0.6)
+    pred = seg.predict(np.asarray(Image.open(project_dir / "a10.jpg").convert("RGB")))
+    assert [p.label for p in stored] == [i.label for i in pred.instances]
+    assert all(p.review == "pending" for p in stored)
+    assert np.array_equal(stored[0].mask().to_full(), pred.instances[0].mask.to_full())
+    assert project.status("a10.jpg") == "predicted"
+    project.close()
+    # with --out too, and PATHs outside the project refused before anything runs
+    out = tmp_path / "r.json"
+    assert (
+        run_cli(str(project_dir), "--project", str(project_dir), "--weights", str(checkpoint), "--out", str(out))[0]
+        == 0
+    )
+    assert out.is_file() and len(Project.open(project_dir).runs()) == 2
+    code, _, stderr = run_cli(str(folder), "--project", str(project_dir), "--weights", str(checkpoint))
+    assert code == 1 and "not inside the project" in stderr and len(Project.open(project_dir).runs()) == 2
+    assert run_cli(str(folder), "--weights", str(checkpoint))[0] == 1  # neither --out nor --project

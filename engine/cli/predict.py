@@ -5,6 +5,8 @@ Unreadable files are skipped and listed on stderr at the end; the exit code is 0
 image was segmented. ``--shard START:STOP`` runs on a slice of the sorted list (image ids stay those
 of the full list; ``merge-results`` joins the shards' files). Under ``torchrun`` every process
 takes its share of the list (by RANK and WORLD_SIZE) and rank 0 writes the merged results.
+``--project DIR`` also stores the run in the project's store (a new prediction run the window
+shows for review, each image committed as it is done); PATHs then default to DIR.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders of images")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image files and/or folders of images")
     p.add_argument("--model", choices=sorted(ARCHITECTURES), default="maskrcnn", help="architecture")
     p.add_argument("--config", help="model config (e.g. maskrcnn_resnet50_fpn, maskrcnn_r18_fpn)")
     p.add_argument(
@@ -55,7 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--recursive", action="store_true", help="also look for images in subfolders")
     p.add_argument("--shard", metavar="START:STOP", help="only images START..STOP-1 of the sorted list")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="results JSON to write (a COCO results list)")
+    p.add_argument("--out", help="results JSON to write (a COCO results list); needed unless --project")
+    p.add_argument(
+        "--project",
+        metavar="DIR",
+        help="store the predictions as a new run in this project (its images; PATHs must lie inside it)",
+    )
     p.set_defaults(run=run)
 
 
@@ -102,9 +109,25 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.score_thresh <= 1.0:
         raise MaskScopeError(f"--score-thresh must be between 0 and 1, got {args.score_thresh}.")
+    if not args.out and not args.project:
+        raise MaskScopeError("Give --out (a results JSON) or --project (a project to store the run in), or both.")
+    if args.project and not Path(args.project).is_dir():
+        raise MaskScopeError(f"--project {args.project}: no such folder.")
+    if not args.paths:
+        if not args.project:
+            raise MaskScopeError("Give the images to segment (files or folders), or --project DIR.")
+        args.paths = [args.project]
     images = collect_images(args.paths, args.recursive)
     if not images:
         raise ImageLoadError(f"No images found in {', '.join(args.paths)}.")
+    if args.project:
+        root = Path(args.project).resolve()
+        outside = [str(p) for p, _ in images if not p.resolve().is_relative_to(root)]
+        if outside:
+            raise MaskScopeError(
+                f"--project {args.project}: {len(outside)} image(s) are not inside the project, e.g. {outside[0]}; "
+                "nothing was run."
+            )
     indices = _shard(args.shard, len(images))
     if len(indices) == 0:
         raise MaskScopeError(f"--shard {args.shard} selects none of the {len(images)} images.")
@@ -112,11 +135,17 @@ def run(args: argparse.Namespace) -> int:
     # gloo whatever the device: the ranks only exchange their results (Python objects), once at the
     # end, so the wait for the slowest rank may be long
     ctx = init_distributed(args.device, timeout_s=24 * 3600.0, backend="gloo")
+    if ctx is not None and args.project:
+        shutdown(ctx)
+        raise MaskScopeError(
+            "--project is for one process: under torchrun, write --out and import the merged results "
+            "with one `predict --project` run per machine instead."
+        )
     try:
         mine = indices
         if ctx is not None:
             mine = indices[slice(*shard_bounds(len(indices), ctx.rank, ctx.world_size))]
-        name = args.out if ctx is None or ctx.is_main else f"rank {ctx.rank}"
+        name = (args.out or args.project) if ctx is None or ctx.is_main else f"rank {ctx.rank}"
         shard = _predict(args, images, mine, _device(args.device, ctx), name)
         if ctx is None:
             shards = [shard]
@@ -136,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace, images: list[tuple[Path, str]], indices: range, device, name: str):
     """Segment ``images[i]`` for i in ``indices``; a Shard (results + image list) of ids i + 1.
     Only the process that writes OUT (``name`` == OUT) shows progress and notes."""
-    quiet = name != args.out
+    quiet = name != (args.out or args.project)
     from tqdm import tqdm
 
     from engine import coco_results
@@ -148,6 +177,7 @@ def _predict(args: argparse.Namespace, images: list[tuple[Path, str]], indices: 
     if segmenter.architecture != args.model and not quiet:
         print(f"note: {args.weights} is a {segmenter.architecture} checkpoint; using it.", file=sys.stderr)
     category_ids = segmenter.category_ids
+    store = _ProjectRun(args, segmenter, device) if args.project else None
 
     results: list[dict] = []
     listed: list[dict] = []
@@ -162,10 +192,14 @@ def _predict(args: argparse.Namespace, images: list[tuple[Path, str]], indices: 
             failed.append({"path": str(path), "error": str(exc)})
             continue
         pred = segmenter.predict(loaded.rgb)
+        if store is not None:
+            store.add(path, pred)
         results.extend(coco_results.prediction_results(pred, image_id, category_ids))
         h, w = pred.image_size
         listed.append({"id": image_id, "file_name": file_name, "width": w, "height": h, "path": str(path)})
 
+    if store is not None:
+        store.close()
     listing = {
         "images": listed,
         "categories": coco_results.categories(segmenter.class_names, category_ids),
@@ -175,6 +209,40 @@ def _predict(args: argparse.Namespace, images: list[tuple[Path, str]], indices: 
         "shard": {"start": indices.start, "stop": indices.stop, "total": len(images)},
     }
     return Shard(name, results, listing)
+
+
+class _ProjectRun:
+    """``--project``: one new prediction run in the project's store, each image committed when done."""
+
+    def __init__(self, args: argparse.Namespace, segmenter, device) -> None:
+        from engine.project import Project
+
+        self.project = Project.open(args.project)
+        fingerprint = weights_fingerprint(args.weights, segmenter.weights_source)
+        settings = {
+            "class_names": list(segmenter.class_names),
+            "score_threshold": args.score_thresh,
+            "architecture": segmenter.architecture,
+            "config": args.config,
+            "device": str(device),
+            "source": "command line",
+        }
+        self.run_id = self.project.add_run(
+            segmenter.describe(), settings, str(args.weights or segmenter.weights_source), fingerprint.get("sha256", "")
+        )
+        self.stored = 0
+
+    def add(self, path: Path, prediction) -> None:
+        try:
+            name = path.resolve().relative_to(self.project.folder.resolve()).as_posix()
+        except ValueError:  # checked before the run started (run()); kept as a guard
+            raise MaskScopeError(f"{path} is not inside the project {self.project.folder}.") from None
+        self.project.add_predictions(self.run_id, name, prediction)
+        self.stored += 1
+
+    def close(self) -> None:
+        print(f"stored run #{self.run_id} ({self.stored} images) in {self.project.db_path}", file=sys.stderr)
+        self.project.close()
 
 
 def weights_fingerprint(weights: str | None, source: str) -> dict:
@@ -202,6 +270,8 @@ def _write(args: argparse.Namespace, shards: list, count: int) -> int:
         print(f"skipped: {fail['error']}", file=sys.stderr)
     if not listed:
         raise ImageLoadError(f"None of the {count} images could be read; nothing written.")
+    if not args.out:
+        return 0
     out, images_out = coco_results.write_results(args.out, results, listed, cats, extra)
     print(f"wrote {len(results)} detections on {len(listed)} images to {out} (image list: {images_out})")
     if extra["failed"]:
