@@ -25,8 +25,8 @@ import numpy as np
 from engine.classes import category_ids_for
 from engine.masks import CroppedMask
 
-if TYPE_CHECKING:  # engine.segmenter imports torch; the annotation model must not need it
-    from engine.segmenter import Instance, Prediction
+if TYPE_CHECKING:
+    from engine.prediction import Instance, Prediction
 
 SOURCES = ("manual", "prediction", "import")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.fileio import atomic_write_text
 from engine.masks import encode_cropped
-from engine.segmenter import Instance, Prediction
+from engine.prediction import Instance, Prediction
 
 IMAGES_SUFFIX = ".images.json"
 

@@ -37,7 +37,7 @@ from engine.store.store import ImageSummary, ProjectStore, RunRow, StoredPredict
 from engine.store.writer import BackgroundWriter, Job, Writer
 
 if TYPE_CHECKING:
-    from engine.segmenter import Prediction
+    from engine.prediction import Prediction
 
 ANNOTATIONS_NAME = "annotations.json"
 STORE_DIR = ".maskscope"

@@ -1,4 +1,4 @@
-"""The one interface both architectures implement, and the compact prediction it returns.
+"""The one interface both architectures implement (its result types live in engine.prediction).
 
 The GUI, the CLI and training only talk to ``Segmenter``; Mask R-CNN (engine.maskrcnn) and
 YOLACT (engine.yolact) implement it.
@@ -10,7 +10,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,43 +19,8 @@ from torch import nn
 
 from engine.classes import category_ids_for
 from engine.errors import PromptError
-from engine.masks import CroppedMask
+from engine.prediction import Instance, Prediction
 from engine.prompts import MAX_POINT_CANDIDATES, PromptCache, check_box, check_label, check_point, image_key
-
-
-@dataclass
-class Instance:
-    """One predicted (or annotated) instance. ``label`` indexes the segmenter's ``class_names``."""
-
-    label: int
-    score: float
-    box: np.ndarray  # float32 (4,) x1, y1, x2, y2 in original image pixels
-    mask: CroppedMask
-
-    @property
-    def area(self) -> int:
-        return self.mask.area
-
-
-@dataclass
-class Prediction:
-    """All instances found in one image, sorted by descending score, plus the optional trace."""
-
-    image_size: tuple[int, int]  # (height, width)
-    instances: list[Instance]
-    class_names: list[str]
-    trace: Any = None  # MaskRCNNTrace / YolactTrace when asked for
-    seconds: float = 0.0  # wall time of predict()
-    meta: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.instances)
-
-    def above(self, threshold: float) -> list[Instance]:
-        return [inst for inst in self.instances if inst.score >= threshold]
-
-    def class_name(self, inst: Instance) -> str:
-        return self.class_names[inst.label]
 
 
 class Segmenter(ABC):

@@ -25,7 +25,7 @@ from app.model_catalog import MODEL_SCORE_THRESH
 from engine.annotations import masks_equal
 from engine.errors import MaskScopeError
 from engine.project import Project
-from engine.segmenter import Instance, Prediction
+from engine.prediction import Instance, Prediction
 from engine.store.store import ProjectStore, StoredPrediction
 
 if TYPE_CHECKING:

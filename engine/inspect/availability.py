@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import MaskScopeError
 
 if TYPE_CHECKING:
-    from engine.segmenter import Prediction
+    from engine.prediction import Prediction
 
 
 class InspectionError(MaskScopeError):

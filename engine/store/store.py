@@ -28,7 +28,7 @@ from engine.store.codec import decode_mask, encode_mask, instance_from_row, poly
 from engine.store.schema import SCHEMA_VERSION, migrate
 
 if TYPE_CHECKING:
-    from engine.segmenter import Prediction
+    from engine.prediction import Prediction
 
 STATUSES = ("new", "predicted", "in_review", "done")
 REVIEW_STATES = ("pending", "accepted", "rejected")
