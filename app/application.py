@@ -31,6 +31,7 @@ def create_application(argv: list[str] | None = None):
         # Fractional scale factors (125 %, 150 %) render at their true size instead of rounding.
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication), "a widget app needs a QApplication, not a QCoreApplication"
     app.setOrganizationName("MaskScope")
     app.setApplicationName("MaskScope")
     app.setApplicationDisplayName("MaskScope")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPalette, QPixmapCache, QWheelEvent
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
@@ -196,7 +196,7 @@ class ImageCanvas(QGraphicsView):
         pos = self.image_pos(event.position())
         if self._tool is not None and self._tool.mouse_move(event, pos):
             return
-        if self._pan_start is not None:
+        if self._pan_start is not None and self._press_pos is not None:  # set and cleared together
             now = event.position().toPoint()
             if not self._panning and (now - self._press_pos).manhattanLength() >= QApplication.startDragDistance():
                 self._panning = True
@@ -258,7 +258,7 @@ class ImageCanvas(QGraphicsView):
             self._apply_palette()
         super().changeEvent(event)
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt API
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802 - Qt API
         if self._image is not None:
             return
         painter.save()

@@ -97,6 +97,8 @@ class DemoBanner(QFrame):
 
     def _place(self) -> None:
         parent = self.parentWidget()
+        if parent is None:  # detached from its host: nothing to fit
+            return
         width = max(120, parent.width() - 2 * MARGIN)
         self.setFixedWidth(width)
         self.adjustSize()

@@ -32,8 +32,8 @@ def get_folder(parent: QWidget | None, caption: str, folder: str) -> str | None:
 
 
 def ask_model_kind(
-    parent: QWidget | None, file_name: str, options: list[tuple[str, str, str]], guess: int
-) -> tuple[str, str] | None:
+    parent: QWidget | None, file_name: str, options: list[tuple[str, str, str | None]], guess: int
+) -> tuple[str, str | None] | None:
     """Ask which (architecture, config) a ``.pth`` file is for. ``options``: (label, arch, config)."""
     from PySide6.QtWidgets import QInputDialog
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -19,6 +20,9 @@ from PySide6.QtCore import QObject, Signal
 from app.instance_overlay import PreparedOverlay, prepare_overlay
 from app.jobs import JobThread
 from app.model_catalog import LoadRequest, ModelChoice, build_segmenter
+
+if TYPE_CHECKING:
+    from engine.segmenter import Segmenter  # torch loads in the worker, not at import
 
 
 def default_torch_threads() -> int:
@@ -58,7 +62,7 @@ class InferenceWorker(QObject):
     def __init__(self, parent: QObject | None = None, torch_threads: int | None = None) -> None:
         super().__init__(parent)
         self._thread = JobThread("maskscope-inference")
-        self._segmenter = None
+        self._segmenter: Segmenter | None = None
         self._cancel_tokens: set[threading.Event] = set()
         self._torch_threads = torch_threads or default_torch_threads()
         self._job_counter = 0
@@ -106,7 +110,7 @@ class InferenceWorker(QObject):
         """Use an already built segmenter (tests, or a model a training run just produced)."""
 
         def install() -> None:
-            self._segmenter = segmenter
+            self._segmenter = cast("Segmenter", segmenter)  # any object with Segmenter.predict (tests: fakes)
             self._emit(self.modelLoaded, choice, segmenter)
 
         self._submit(install)

@@ -9,6 +9,7 @@ that fails to load is taken off the list, with a message that says so.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup
@@ -33,6 +34,9 @@ from app.model_catalog import (
 )
 from app.settings import AppSettings
 
+if TYPE_CHECKING:
+    from app.model_manager import ModelManagerDialog  # imported when first opened, to start light
+
 LOAD_WEIGHTS_TEXT = "Load weights\u2026"
 MANAGE_MODELS_TEXT = "Manage models\u2026"
 CUDA_CHECKING = "Checking for a CUDA GPU: PyTorch is still loading."
@@ -51,12 +55,12 @@ class ModelController(QObject):
         self.window = window
         self.requested: ModelChoice | None = None  # loading, or loaded
         self.active: ModelChoice | None = None  # loaded and in use
-        self.segmenter = None
+        self.segmenter: object | None = None
         self.loading = False
         self.cuda_available = False
         self.cuda_reason = CUDA_CHECKING  # why the CUDA entry is disabled
         self._failed: set[str] = set()  # built-in models whose file failed to load (until reinstalled)
-        self._manager = None  # the Manage models dialog, made when first opened
+        self._manager: ModelManagerDialog | None = None  # the Manage models dialog, made when first opened
         self.device = settings.get_str("model/device", "auto")
         self._file_choices: list[ModelChoice] = []
 
@@ -354,7 +358,7 @@ class ModelController(QObject):
 
     # --- remembered weight files -------------------------------------------------------------------
     def _remembered_files(self) -> list[str]:
-        value = self.settings.store.value("model/files", [])
+        value: Any = self.settings.store.value("model/files", [])  # QSettings gives back whatever was stored
         if isinstance(value, str):
             value = [value]
         return [str(v) for v in (value or []) if v and Path(str(v).split("|", 2)[-1]).is_file()]

@@ -150,8 +150,9 @@ class ModelTable(QTableWidget):
     def set_status(self, name: str, text: str) -> None:
         """Show a transient status (a download under way) until the next refresh."""
         for row, entry in enumerate(self.models):
-            if entry.name == name:
-                self.item(row, 3).setText(text)
+            item = self.item(row, 3)
+            if entry.name == name and item is not None:  # refresh() fills every cell
+                item.setText(text)
 
     def selected_entry(self) -> ModelEntry | None:
         rows = self.selectionModel().selectedRows()
@@ -268,7 +269,7 @@ class ModelDetails(QWidget):
         link = f'<a href="{entry.source}">{entry.source}</a>' if entry.source.startswith("http") else entry.source
         if entry.kind == BUILTIN:
             how = "Ships with MaskScope."
-        elif entry.downloadable:
+        elif entry.downloadable and entry.url is not None:  # downloadable means it has a URL
             checked = f"; its SHA-256 ({entry.sha256_prefix}\u2026) is checked" if entry.sha256_prefix else ""
             how = f"Downloaded from {entry.url.split('/')[2]}{checked}. Or drop a copy you already have below."
         else:
@@ -356,12 +357,14 @@ class ModelManagerDialog(QDialog):
         busy = self.busy
         can_install = entry is not None and entry.kind != BUILTIN
         self.drop_area.setVisible(can_install)
-        if can_install:
+        if entry is not None and can_install:
             self.drop_area.set_expected(entry.file_name)
         self.drop_area.setEnabled(can_install and not busy)
         state = status(entry) if entry is not None else None
         self.download_button.setVisible(entry is not None and entry.downloadable)
-        self.download_button.setEnabled(bool(entry and entry.downloadable and not state.installed and not busy))
+        self.download_button.setEnabled(
+            bool(entry is not None and state is not None and entry.downloadable and not state.installed and not busy)
+        )
         resume = state is not None and state.partial_bytes and not state.installed
         downloading = busy and self._task_entry is entry
         self.download_button.setText(
@@ -372,7 +375,7 @@ class ModelManagerDialog(QDialog):
     # --- download ---------------------------------------------------------------------------------
     def start_download(self) -> None:
         entry = self.entry
-        if entry is None or not entry.downloadable or self.busy:
+        if entry is None or not entry.downloadable or entry.url is None or self.busy:
             return
         self._begin(entry, f"Connecting to {entry.url.split('/')[2]}\u2026")
         self.task.start(lambda report, cancel: download_model(entry, progress=report, cancel=cancel))
@@ -425,6 +428,7 @@ class ModelManagerDialog(QDialog):
 
     def _on_done(self, path: object) -> None:
         entry = self._task_entry
+        assert entry is not None, "a task finishes only after _begin set its entry"
         self._finish(f"{entry.label}: installed in {path}.", ok=True)
         self.installed.emit(entry.name)
 

@@ -34,8 +34,8 @@ def shortcut_rows(window: QMainWindow) -> list[tuple[str, str, str]]:
 
     def walk(menu: QMenu, section: str) -> None:
         for action in menu.actions():
-            sub = action.menu()
-            if sub is not None:
+            sub = action.menu()  # typed QObject (QAction lives in QtGui); a menu bar's submenus are QMenus
+            if isinstance(sub, QMenu):
                 walk(sub, f"{section} > {_label(action)}")
                 continue
             keys = _keys(action)
@@ -44,8 +44,9 @@ def shortcut_rows(window: QMainWindow) -> list[tuple[str, str, str]]:
                 rows.append((section, _label(action), keys))
 
     for top in window.menuBar().actions():
-        if top.menu() is not None:
-            walk(top.menu(), _label(top))
+        menu = top.menu()
+        if isinstance(menu, QMenu):
+            walk(menu, _label(top))
     for action in window.findChildren(QAction):
         keys = _keys(action)
         if keys and id(action) not in seen and action.text():

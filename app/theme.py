@@ -82,7 +82,9 @@ def _palette(dark: bool) -> QPalette:
 def apply_theme(name: str, app: QApplication | None = None) -> str:
     """Switch to ``name`` ('system', 'light' or 'dark'); returns the theme applied."""
     global _system
-    app = app or QApplication.instance()
+    if app is None:
+        instance = QApplication.instance()  # typed QCoreApplication; a widget app is a QApplication
+        app = instance if isinstance(instance, QApplication) else None
     if app is None:
         return "system"
     name = name if name in THEMES else "system"

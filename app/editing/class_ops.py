@@ -20,6 +20,7 @@ one; a merge's moved instances, by image and id, to their old class).
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -140,9 +141,14 @@ class ClassManager(QObject):
         toolbar = controller.actions.toolbar
         first = toolbar.actions()[0] if toolbar.actions() else None
         self._picker_label = QLabel(" Class: ")
-        toolbar.insertWidget(first, self._picker_label)
-        toolbar.insertWidget(first, self.picker)
-        toolbar.insertSeparator(first)
+        if first is None:
+            toolbar.addWidget(self._picker_label)
+            toolbar.addWidget(self.picker)
+            toolbar.addSeparator()
+        else:
+            toolbar.insertWidget(first, self._picker_label)
+            toolbar.insertWidget(first, self.picker)
+            toolbar.insertSeparator(first)
         self._project: Project | None = None
         self._rows: list[tuple] = []
         self._stale = False
@@ -165,7 +171,7 @@ class ClassManager(QObject):
             signal.disconnect()
             signal.connect(lambda *_a: self.add_class())
         controller.annotationsChanged.connect(lambda _key: self._count_timer.start(COUNT_DELAY_MS))
-        p.visibilityChanged.connect(lambda visible: visible and self._stale and self.refresh())
+        p.visibilityChanged.connect(self._on_panel_visibility)
         window.imageShown.connect(lambda _path: self._on_image_shown())
         controller.files.projectOpened.connect(lambda _p: self.refresh())
         self.refresh()
@@ -289,6 +295,7 @@ class ClassManager(QObject):
         if project is None:
             return False
         cat = project.classes.get(name)
+        assert cat is not None  # _require_project checked the name
         if colour is None:
             colour = prompts.ask_colour(self.window, f"Colour of \u201c{name}\u201d", cat.colour)
             if colour is None:
@@ -300,14 +307,18 @@ class ClassManager(QObject):
 
     def set_keep(self, name: str, keep: bool) -> bool:
         project = self._require_project(name)
-        if project is None or project.classes.get(name).keep == keep:
+        if project is None:
+            return False
+        cat = project.classes.get(name)
+        assert cat is not None  # _require_project checked the name
+        if cat.keep == keep:
             return False
         text = f"Keep {name} When Unused" if keep else f"Drop {name} When Unused"
         return self._push(project, text, lambda _prev: project.update_class(name, keep=keep))
 
     # --- used by ClassCommand ---------------------------------------------------------------------------
     def rewrite_snapshots(
-        self, project: Project, change: Change, skip: set[int] = frozenset()
+        self, project: Project, change: Change, skip: AbstractSet[int] = frozenset()
     ) -> list[tuple[SnapshotCommand, tuple, tuple]]:
         """Apply ``change`` to every snapshot on the project's image stacks (but the commands
         whose ``id`` is in ``skip``); returns what to put back."""
@@ -371,6 +382,10 @@ class ClassManager(QObject):
         dialogs.show_error(self.window, f"{what} failed", message)
 
     # --- view ----------------------------------------------------------------------------------------------
+    def _on_panel_visibility(self, visible: bool) -> None:
+        if visible and self._stale:  # counts changed while the panel was hidden
+            self.refresh()
+
     def refresh(self) -> None:
         """Panel rows, picker swatches and canvas colours from the project's classes."""
         project = self.c.project

@@ -8,7 +8,7 @@ toolbar and the manager to a window (calling it again returns the same manager).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Class", "ID", "Instances", "")
 NO_COLOUR_RGB = (200, 200, 200)  # swatch of a class without a colour (its instances get their own)
+
+
+class _ClassManagerHost(Protocol):
+    class_manager: ClassManager  # the attribute install_class_panel adds to the window
 
 
 class ClassPanel(QDockWidget):
@@ -118,8 +122,11 @@ class ClassPanel(QDockWidget):
             item = QTreeWidgetItem()
             item.setData(0, NAME_ROLE, name)
             item.setText(0, name)
-            rgb = QColor(colour).getRgb()[:3] if colour else NO_COLOUR_RGB
-            item.setIcon(0, swatch(tuple(rgb), dpr))
+            rgb = NO_COLOUR_RGB
+            if colour:
+                qc = QColor(colour)
+                rgb = (qc.red(), qc.green(), qc.blue())
+            item.setIcon(0, swatch(rgb, dpr))
             item.setToolTip(0, colour or "no colour of its own: each instance gets its own colour")
             item.setText(1, str(cid))
             item.setText(2, f"{count:,}")
@@ -159,7 +166,7 @@ class ClassPanel(QDockWidget):
     def select(self, name: str | None) -> None:
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if item.data(0, NAME_ROLE) == name:
+            if item is not None and item.data(0, NAME_ROLE) == name:
                 self.tree.setCurrentItem(item)
                 return
 
@@ -172,7 +179,8 @@ class ClassPanel(QDockWidget):
         out = {}
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            out[item.data(0, NAME_ROLE)] = [item.text(c) for c in range(len(COLUMNS))]
+            if item is not None:  # always, for i < topLevelItemCount()
+                out[item.data(0, NAME_ROLE)] = [item.text(c) for c in range(len(COLUMNS))]
         return out
 
     # --- internals -------------------------------------------------------------------------------------
@@ -223,5 +231,5 @@ def install_class_panel(window: MainWindow) -> ClassManager:
     from app.editing.class_ops import ClassManager
 
     manager = ClassManager(window, install_editing(window))
-    window.class_manager = manager
+    cast(_ClassManagerHost, window).class_manager = manager
     return manager

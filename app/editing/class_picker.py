@@ -6,7 +6,10 @@ names no class offers "New class ..." so the project's class list grows from the
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -118,7 +121,7 @@ class ClassPickerDialog(QDialog):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         # Up/Down in the search field move the highlight in the list.
         if watched is self.filter_edit and event.type() == QEvent.Type.KeyPress:
-            key = event.key()
+            key = cast(QKeyEvent, event).key()  # a KeyPress event is a QKeyEvent
             if key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and self.list.count():
                 step = -1 if key == Qt.Key.Key_Up else 1
                 row = min(max(self.list.currentRow() + step, 0), self.list.count() - 1)

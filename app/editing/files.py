@@ -178,7 +178,9 @@ class ProjectFiles(QObject):
             return False
         for n in names:
             key = normalise_path(project.folder / n)
-            after = project.annotations(n).snapshot()
+            imported = project.annotations(n)  # create=True: never None
+            assert imported is not None
+            after = imported.snapshot()
             command = SnapshotCommand(self.c, key, f"Import from {Path(path).name}", before[n], after)
             self.c.history.stack(key).push(AlreadyApplied(command))
         self.c.review.refresh_all_files(project)

@@ -48,7 +48,8 @@ class PolygonItem(QGraphicsItem):
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.polygons: Polygons = []
         self.closed = True
-        self.cursor: tuple[float, float] | None = None  # rubber band end while drawing
+        # Rubber band end while drawing (not `cursor`, which would hide QGraphicsItem.cursor()).
+        self.rubber_end: tuple[float, float] | None = None
         self.active: tuple[int, int] | None = None  # highlighted vertex
         self.close_hint = False  # the cursor is on the first point: a click closes
         self._rect = QRectF()
@@ -65,7 +66,7 @@ class PolygonItem(QGraphicsItem):
         self.prepareGeometryChange()
         self.polygons = [list(p) for p in polygons]
         self.closed = closed
-        self.cursor = cursor
+        self.rubber_end = cursor
         self.active = active
         self.close_hint = close_hint
         pts = [pt for poly in self.polygons for pt in poly] + ([cursor] if cursor else [])
@@ -95,8 +96,8 @@ class PolygonItem(QGraphicsItem):
                 path.lineTo(p)
             if self.closed and len(dev) > 2:
                 path.closeSubpath()
-            elif self.cursor is not None:
-                path.lineTo(transform.map(QPointF(*self.cursor)))
+            elif self.rubber_end is not None:
+                path.lineTo(transform.map(QPointF(*self.rubber_end)))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(QColor(0, 0, 0, 170), 3.5))
             painter.drawPath(path)

@@ -162,7 +162,8 @@ def write_png(fig: Figure, path: Path, dpi: float = DEFAULT_DPI) -> Path:
     image.setDotsPerMeterX(dots_per_metre)
     image.setDotsPerMeterY(dots_per_metre)
     _paint_scaled(fig, QPainter(image), dpi / POINTS_PER_INCH)
-    if not image.save(str(path), "PNG"):
+    # PySide6's stub types format as bytes, but the binding rejects bytes and takes only str.
+    if not image.save(str(path), "PNG"):  # type: ignore[call-overload]
         raise OSError(f"Could not write {path}")
     return path
 
@@ -685,7 +686,7 @@ def prototype_figure(grid, composition, comparison, image: np.ndarray | None, da
 
 def _heat_image(values: np.ndarray, stops=_SEQUENTIAL) -> QImage:
     """A raster heatmap (prototype-sized maps: vector cells would make huge files)."""
-    lut = np.array([colour(t / 255, stops).getRgb()[:3] for t in range(256)], np.uint8)
+    lut = np.array([(c.red(), c.green(), c.blue()) for c in (colour(t / 255, stops) for t in range(256))], np.uint8)
     idx = np.clip(np.nan_to_num(values, nan=0.0) * 255, 0, 255).astype(np.uint8)
     return _rgb_image(lut[idx])
 

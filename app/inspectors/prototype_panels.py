@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -27,6 +29,9 @@ from PySide6.QtWidgets import (
 
 from app.inspectors.heatmap import BACKGROUND, DIVERGING, PROBABILITY, SEQUENTIAL, HeatmapView, symmetric_levels
 from app.inspectors.widgets import monospace_text
+
+if TYPE_CHECKING:
+    from engine.inspect.prototype_inspection import Mosaic
 
 GRID_COLUMNS = 8
 POSITIVE = QColor(70, 140, 255)
@@ -50,6 +55,8 @@ class PrototypeGridPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.mosaic: Mosaic | None = None  # set by show_grid
+        self.current = 0  # the prototype shown large
         self.mosaic_view = HeatmapView("prototypes", SEQUENTIAL, colorbar=True)
         self.mosaic_view.clicked.connect(self._clicked)
         self.mosaic_view.doubleClicked.connect(self._double_clicked)
@@ -61,8 +68,6 @@ class PrototypeGridPanel(QWidget):
         self.all_on.clicked.connect(self.allOnRequested.emit)
         self.info = QLabel()
         self.info.setWordWrap(True)
-        self.mosaic = None
-        self.current = 0
         self._labels: list[pg.TextItem] = []
         self._shades: list[QGraphicsRectItem] = []
         self._selected = _rect_item(QColor(255, 255, 0), width=3)
@@ -109,6 +114,7 @@ class PrototypeGridPanel(QWidget):
         self.use.setChecked(enabled is None or bool(enabled[self.current]))
 
     def show_prototype(self, index: int, coefficient: float | None, det_label: str) -> None:
+        assert self.mosaic is not None, "show_grid comes first"
         self.current = index
         g = self.grid
         self.large.set_title(f"prototype {index}")

@@ -8,7 +8,7 @@ or a COCO file the user picks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from app.training.controller import TrainingController
 
@@ -18,10 +18,14 @@ if TYPE_CHECKING:
 __all__ = ["TrainingController", "install_training"]
 
 
+class _TrainingHost(Protocol):
+    training: TrainingController  # the attribute install_training adds to the window
+
+
 def install_training(window: MainWindow) -> TrainingController:
     existing = getattr(window, "training", None)
     if isinstance(existing, TrainingController):
         return existing
     controller = TrainingController(window)
-    window.training = controller
+    cast(_TrainingHost, window).training = controller
     return controller

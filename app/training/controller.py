@@ -36,6 +36,7 @@ from engine.training.worker_main import TrainJob
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
+    from engine.project import Project
 
 SHOW_SHORTCUT = "Ctrl+Shift+T"
 TAIL_LINES = 12  # stderr lines quoted when the worker dies without a word
@@ -72,7 +73,7 @@ class TrainingController(QObject):
         self._run_text = ""  # what the run is, for the status line
         self._results_text = ""
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._store_run: tuple[object, int] | None = None  # (project, training run id in its store)
+        self._store_run: tuple[Project, int] | None = None  # (project, training run id in its store)
         self._job_path: Path | None = None
         self.predict_job = PredictRestJob(self)
         self._predict_project = None
@@ -88,11 +89,11 @@ class TrainingController(QObject):
         self.predict_job.failed.connect(self._on_predict_failed)
         d.use_button.clicked.connect(self.use_weights)
         d.open_button.clicked.connect(self.open_run_folder)
-        d.visibilityChanged.connect(lambda visible: visible and self.refresh_sources())
+        d.visibilityChanged.connect(self._on_dock_visibility)
         self.process.message.connect(self._on_message)
         self.process.logText.connect(self._on_log)
         self.process.finished.connect(self._on_finished)
-        window.imageShown.connect(lambda _path: self.dock.isVisible() and self.refresh_sources())
+        window.imageShown.connect(self._on_image_shown)
         window.models.statusChanged.connect(self._on_model_changed)
         app = QCoreApplication.instance()
         if app is not None:
@@ -139,6 +140,14 @@ class TrainingController(QObject):
         """The project of the image on screen (the editing controller's), or None."""
         editing = getattr(self.window, "editing", None)
         return getattr(editing, "project", None) if editing is not None else None
+
+    def _on_dock_visibility(self, visible: bool) -> None:
+        if visible:
+            self.refresh_sources()
+
+    def _on_image_shown(self, _path: str) -> None:
+        if self.dock.isVisible():  # the project source follows the image on screen
+            self.refresh_sources()
 
     def refresh_sources(self) -> None:
         if self.running:
@@ -202,14 +211,14 @@ class TrainingController(QObject):
 
     def resume(self) -> bool:
         """Continue the last run (same data source, settings and folder) from its last checkpoint."""
-        checkpoint = self.resumable_checkpoint()
-        if checkpoint is None:
+        checkpoint, job_file = self.resumable_checkpoint(), self._job_path
+        if checkpoint is None or job_file is None:  # no checkpoint without a job file either
             self.dock.show_error("There is no stopped run with saved training state to resume.")
             return False
         self.show_dock()
         self.dock.show_error("")
         try:
-            job = TrainJob.read(self._job_path)
+            job = TrainJob.read(job_file)
             job.resume, job.eval_before = checkpoint, False
             project = self._project_of(job)
             if project is not None:

@@ -25,7 +25,7 @@ class LossPlot(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot: pg.PlotWidget | None = None  # built by _ensure_plot
-        self.legend = None
+        self.legend: pg.LegendItem | None = None  # built with the plot
         self.log_y = QCheckBox("Log scale")
         self.log_y.setToolTip("Logarithmic loss axis: small components stay readable beside large ones")
         self.log_y.toggled.connect(lambda on: self._ensure_plot().getPlotItem().setLogMode(y=on))
@@ -65,9 +65,11 @@ class LossPlot(QWidget):
 
     def clear(self) -> None:
         self._timer.stop()
-        for curve in self.curves.values():
-            self.legend.removeItem(curve)
-            self.plot.removeItem(curve)
+        plot, legend = self.plot, self.legend
+        if plot is not None and legend is not None:  # curves exist only once the plot does
+            for curve in self.curves.values():
+                legend.removeItem(curve)
+                plot.removeItem(curve)
         self.curves.clear()
         self._x.clear()
         self._y.clear()

@@ -82,7 +82,8 @@ class MetricsTable(QTableWidget):
         col = COLUMNS.index(column)
         for r in range(self.rowCount()):
             if self.verticalHeaderItem(r).text() == row_label:
-                return self.item(r, col).text()
+                item = self.item(r, col)
+                return item.text() if item is not None else ""  # a cell never filled shows nothing
         raise KeyError(row_label)
 
     def row_labels(self) -> list[str]:

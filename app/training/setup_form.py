@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -218,12 +220,12 @@ class TrainingForm(QWidget):
                 raise ValueError(f"No demo {ARCHITECTURES[arch]} model is installed ({path}).")
             return StartingWeights(None, None, str(path), f"demo {ARCHITECTURES[arch]}")
         if kind == START_FILE:
-            path = self.file_edit.text().strip()
-            if not path:
+            file_name = self.file_edit.text().strip()
+            if not file_name:
                 raise ValueError("Choose the weights file to start from.")
-            if not Path(path).is_file():
-                raise ValueError(f"{path} does not exist.")
-            return weights_for_file(path, arch, config)
+            if not Path(file_name).is_file():
+                raise ValueError(f"{file_name} does not exist.")
+            return weights_for_file(file_name, arch, config)
         if kind == START_PRETRAINED:
             option = next(c for c in CONFIGS[arch] if c.name == config)
             if not option.pretrained:
@@ -345,7 +347,8 @@ class TrainingForm(QWidget):
             combo.setCurrentIndex(index)
 
     def _demo_availability(self) -> None:
-        item = self.start.model().item(self.start.findData(START_DEMO))
+        model = cast(QStandardItemModel, self.start.model())  # a QComboBox's own model
+        item = model.item(self.start.findData(START_DEMO))
         path = DEMO_FILES.get(self.arch.currentData())
         ok = path is not None and path.is_file()
         item.setEnabled(ok)
