@@ -168,6 +168,9 @@ class RoIInspectorDock(InspectorDock):
             self._show_unavailable(self.status.message, self.status.rerun_helps)
             return
         trace = pred.trace
+        drawn = self.drawn_box
+        for i, (_key, label) in enumerate(BRANCHES):  # a drawn box is no proposal and is not refined
+            self.branch.setItemText(i, label.split(" (")[0] + " (drawn box)" if drawn else label)
         pooler = trace.box_pooler if self.branch.currentData() == "box" else trace.mask_pooler
         if not keep_settings or self.inspection is None:
             self._set_controls(pooler)

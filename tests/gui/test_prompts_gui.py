@@ -256,6 +256,7 @@ def test_roi_inspector_follows_a_drawn_box(window, qtbot, scene, demo_maskrcnn, 
     insp = roi.inspection
     assert roi.banner.message == "" and roi.body.isEnabled()
     assert "Drawn box" in roi.header.text() and roi.boxes_panel.boxes.item(0, 0).text() == "drawn box"
+    assert roi.branch.itemText(0) == "Box head (drawn box)"
     np.testing.assert_allclose(insp.roi_image, answer.box, atol=1e-3)  # the box as drawn, not a detection
     det = trace.detections[0]
     assert insp.level.level == det.box_level
@@ -275,6 +276,7 @@ def test_roi_inspector_follows_a_drawn_box(window, qtbot, scene, demo_maskrcnn, 
 
     _key(window, qtbot, Qt.Key.Key_Escape)  # discarded: the inspector follows the selection again
     assert "Drawn box" not in roi.header.text()
+    assert roi.branch.itemText(0) == "Box head (RPN proposal)"
     assert errors == []
 
 
