@@ -235,7 +235,7 @@ def test_point_prompt_cycles_with_tab_and_wheel(window, qtbot, scene, demo_maskr
     assert errors == []
 
 
-def test_roi_inspector_follows_a_drawn_box(window, qtbot, scene, demo_maskrcnn, errors):
+def test_roi_inspector_follows_a_drawn_box(window, qtbot, scene, demo_maskrcnn, errors, tmp_path):
     path, shot = scene[0]
     _open(window, qtbot, path, demo_maskrcnn)
     roi, _proto = window.inspector_docks
@@ -269,6 +269,9 @@ def test_roi_inspector_follows_a_drawn_box(window, qtbot, scene, demo_maskrcnn, 
     assert roi.selection[:2] == (1, 2) and roi.align_panel.example.toPlainText()  # worked example of a bin
     assert roi.paste is not None and roi.paste.probs.shape == (28, 28)  # the mask head's 28x28
     np.testing.assert_allclose(roi.paste.probs, det.mask_probs)
+
+    png, numbers = roi.export_figure(tmp_path / "drawn_box.png", dpi=60)  # the figure of a drawn box exports
+    assert png.stat().st_size > 0 and numbers.is_file()
 
     roi.branch.setCurrentIndex(roi.branch.findData("mask"))
     assert roi.inspection.branch == "mask" and "drawn box" in roi.boxes_panel.level_title.text()
