@@ -21,7 +21,8 @@ from app.editing.brush_tool import pan_requested
 if TYPE_CHECKING:
     from app.editing.prompting import PromptController
 
-PROMPT_COLOR = QColor(0, 220, 255)  # cyan: no class colour of the overlay palette is this saturated
+PROMPT_RGB = (0, 220, 255)  # cyan: no class colour of the overlay palette is this saturated
+PROMPT_COLOR = QColor(*PROMPT_RGB)
 BAND_COLOR = QColor(255, 230, 0)
 MIN_DRAG_PX = 4.0  # screen pixels: a shorter drag with the box tool is a click, not a box
 Z_PROMPT = 58.0  # above annotations and predictions, below the brush cursor
@@ -49,7 +50,7 @@ class PromptItem(QGraphicsItem):
 
     def set_candidate(
         self,
-        bits: np.ndarray | None,
+        argb: np.ndarray | None,
         x0: int,
         y0: int,
         contours: list[np.ndarray],
@@ -57,12 +58,12 @@ class PromptItem(QGraphicsItem):
         box: QRectF | None,
         point: QPointF | None,
     ) -> None:
-        """Show a candidate mask (``bits`` at column ``x0``, row ``y0``); None clears it."""
+        """Show a candidate: ``argb`` (``hatched_argb`` of its mask) at column ``x0``, row ``y0``; None clears it."""
         self.prepareGeometryChange()
-        self.fill = _hatched(bits) if bits is not None and bits.size else None
+        self.fill = _qimage(argb) if argb is not None and argb.size else None
         self.fill_pos = QPointF(x0, y0)
-        self.outline = contours_path(contours) if bits is not None else QPainterPath()
-        self.label = label if bits is not None else ""
+        self.outline = contours_path(contours) if argb is not None else QPainterPath()
+        self.label = label if argb is not None else ""
         self.box = box
         self.point = point
         self._update_rect()
@@ -142,19 +143,25 @@ class PromptItem(QGraphicsItem):
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
-def _hatched(bits: np.ndarray) -> QImage:
-    """The mask as a translucent cyan fill with diagonal stripes (distinct from the flat class fills)."""
+def hatched_argb(bits: np.ndarray) -> np.ndarray:
+    """The mask as a translucent cyan fill with diagonal stripes (distinct from the flat class fills):
+    (h, w) uint32 premultiplied ARGB. Plain numpy, so the worker thread computes it."""
     h, w = bits.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    stripe = ((xx + yy) // 3) % 3 == 0
-    alpha = np.where(stripe, 150, 70).astype(np.uint32)
-    r, g, b = PROMPT_COLOR.red(), PROMPT_COLOR.green(), PROMPT_COLOR.blue()
-    # Premultiplied ARGB: colour channels scaled by alpha.
-    argb = (alpha << 24) | ((r * alpha // 255) << 16) | ((g * alpha // 255) << 8) | (b * alpha // 255)
-    argb = np.where(bits, argb, 0).astype(np.uint32)
-    argb = np.ascontiguousarray(argb)
-    image = QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
-    return image.copy()  # own the pixels: ``argb`` is freed when this returns
+    stripe = ((np.arange(w)[None, :] + np.arange(h)[:, None]) // 3) % 3 == 0
+    r, g, b = PROMPT_RGB
+    colours = [
+        np.uint32((a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255)) for a in (70, 150)
+    ]  # premultiplied: colour channels scaled by alpha
+    out = np.zeros((h, w), np.uint32)
+    out[bits & ~stripe] = colours[0]
+    out[bits & stripe] = colours[1]
+    return out
+
+
+def _qimage(argb: np.ndarray) -> QImage:
+    argb = np.ascontiguousarray(argb, np.uint32)
+    h, w = argb.shape
+    return QImage(argb.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()  # owns its pixels
 
 
 class PromptTool:

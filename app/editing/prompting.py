@@ -26,7 +26,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QWheelEvent
 
-from app.editing.prompt_tool import Z_PROMPT, PromptItem
+from app.editing.prompt_tool import Z_PROMPT, PromptItem, hatched_argb
 from app.overlay import mask_contours
 from engine.errors import MaskScopeError, PromptError
 from engine.segmenter import Instance, Prediction
@@ -48,6 +48,7 @@ HINTS = {
 class Candidate:
     instance: Instance
     contours: list[np.ndarray]  # outline in image coordinates (computed in the worker)
+    fill: np.ndarray  # hatched_argb of the mask (computed in the worker: showing it costs ~nothing)
 
 
 @dataclass
@@ -190,7 +191,7 @@ class PromptController(QObject):
                 else:
                     assert point is not None
                     instances = segmenter.segment_point(image, point[0], point[1])
-                candidates = [Candidate(inst, mask_contours(inst.mask)) for inst in instances]
+                candidates = [Candidate(i, mask_contours(i.mask), hatched_argb(i.mask.bits)) for i in instances]
                 names = list(segmenter.class_names)
             except MaskScopeError as exc:
                 _emit(failed, serial, str(exc))
@@ -243,7 +244,7 @@ class PromptController(QObject):
         )
         point = QPointF(*answer.point) if answer.point else None
         m = inst.mask
-        self.item.set_candidate(m.bits, int(m.x0), int(m.y0), cand.contours, label, box, point)
+        self.item.set_candidate(cand.fill, int(m.x0), int(m.y0), cand.contours, label, box, point)
         self._inspect(answer.prediction)
         ms = answer.seconds * 1000
         if answer.kind == "box":

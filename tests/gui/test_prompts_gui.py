@@ -338,3 +338,15 @@ def test_image_switch_frees_the_worker_feature_cache(window, qtbot, scene, demo_
     assert ed.prompts.answer is None and not ed.prompts.item.has_candidate
     qtbot.waitUntil(lambda: not demo_maskrcnn.prompt_cache, timeout=10000)
     assert errors == []
+
+
+def test_candidate_fill_covers_the_mask_only_and_is_striped():
+    from app.editing.prompt_tool import hatched_argb
+
+    bits = np.zeros((20, 30), bool)
+    bits[3:15, 4:25] = True
+    argb = hatched_argb(bits)
+    assert argb.shape == bits.shape and argb.dtype == np.uint32
+    assert np.array_equal(argb != 0, bits)  # nothing drawn outside the mask
+    alphas = set((argb[bits] >> 24).tolist())
+    assert alphas == {70, 150}  # two stripe strengths: never the flat fill of an annotation
