@@ -303,6 +303,29 @@ def test_prototype_viewer_shows_the_coefficients_of_a_yolact_prompt(window, qtbo
     assert errors == []
 
 
+def test_yolact_point_prompt_and_ctrl_return_accepts_it(window, qtbot, scene, demo_yolact, errors):
+    path, shot = scene[0]
+    _open(window, qtbot, path, demo_yolact)
+    ed = window.editing
+    ed.set_tool("point")
+    image = window.current_image
+    clicks = [_median_pixel(m) for m in shot.masks]
+    best = max(clicks, key=lambda p: len(demo_yolact.segment_point(image, *p)))
+    with qtbot.waitSignal(ed.prompts.candidateChanged, timeout=20000):
+        qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=_view(window, *best))
+    answer = ed.prompts.answer
+    expected = demo_yolact.segment_point(image, *answer.point)
+    assert [c.instance.label for c in answer.candidates] == [e.label for e in expected] and len(expected) >= 2
+    _key(window, qtbot, Qt.Key.Key_Tab)
+    assert np.array_equal(ed.prompts.candidate.instance.mask.bits, expected[1].mask.bits)
+    chosen = ed.prompts.candidate.instance
+    ed.actions.accept.trigger()  # Ctrl+Return: with a prompt on screen, Accept takes the prompt
+    anns = ed.annotations.instances
+    assert len(anns) == 1 and np.array_equal(anns[0].mask.to_full(), chosen.mask.to_full())
+    assert anns[0].category == demo_yolact.class_names[chosen.label]
+    assert errors == []
+
+
 def test_tools_say_why_without_a_model_or_with_one_that_cannot_prompt(window, qtbot, scene, errors):
     path, _shot = scene[0]
     _open(window, qtbot, path, None)
