@@ -115,6 +115,12 @@ class InferenceWorker(QObject):
 
         self._submit(install)
 
+    def run_job(self, job: Callable[[object], None]) -> None:
+        """Run ``job(segmenter)`` in the worker thread after what is queued (prompts: the segmenter's
+        per-image feature cache lives in this thread). ``segmenter`` is None while no model is loaded;
+        the job reports its own result and errors."""
+        self._submit(lambda: job(self._segmenter))
+
     def shutdown(self) -> None:
         self.cancel()
         self._thread.stop(timeout=2.0)

@@ -16,6 +16,9 @@ GESTURES = (
     ("Wheel", "Zoom at the cursor"),
     ("Drag, middle drag, Space+drag", "Pan"),
     ("Click", "Select the instance under the cursor"),
+    ("Box tool: drag, Shift+drag", "Ask the model for the object in the box; refine the shown one"),
+    ("Point tool: click, Tab / Shift+Tab or wheel", "Ask for the objects under the click; cycle them"),
+    ("Enter, Esc (a prompt is shown)", "Accept the prompt as an annotation; discard it"),
 )
 
 

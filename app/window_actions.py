@@ -120,7 +120,7 @@ def build_actions(window: MainWindow) -> WindowActions:
         checkable=True,
     )
     show_outlines = _action(window, "Show &Outlines", overlay.set_show_outlines, ("O",), "outlines", checkable=True)
-    show_boxes = _action(window, "Show &Boxes", overlay.set_show_boxes, ("B",), "boxes", checkable=True)
+    show_boxes = _action(window, "Show &Boxes", overlay.set_show_boxes, ("Shift+B",), "boxes", checkable=True)
     show_labels = _action(window, "Show &Labels", overlay.set_show_labels, ("L",), "labels", checkable=True)
     show_scores = _action(window, "Show &Scores", overlay.set_show_scores, ("S",), None, checkable=True)
 

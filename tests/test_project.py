@@ -443,3 +443,10 @@ def test_read_only_and_bundled_folders_keep_their_store_in_the_data_dir(tmp_path
     assert Project.open(folder).instance_count() == 1
     samples = Path(__file__).resolve().parent.parent / "resources" / "samples"
     assert _is_bundled(samples) and store_path_for(samples).is_relative_to(data)
+    # The bundled samples ship an annotations.json: its import into a store outside the folder says where.
+    opened = Project.open(samples)
+    try:
+        assert opened.opened_from is not None and str(data) in opened.opened_from
+        assert opened.instance_count() > 0
+    finally:
+        opened.close()

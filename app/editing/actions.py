@@ -2,8 +2,8 @@
 
 File: Save Annotations (Ctrl+S), Save Annotations As..., Import..., Export COCO...
 Edit: Undo (Ctrl+Z), Redo (Ctrl+Shift+Z, Ctrl+Y), accept/reject predictions, annotation edits.
-Annotate (menu and toolbar): Select (V), Brush (U), Eraser (E), Polygon (P), brush size ([ ]),
-erase from others.
+Annotate (menu and toolbar): Select (V), Brush (U), Eraser (E), Polygon (P), Box prompt (B),
+Point prompt (K), brush size ([ ]), erase from others.
 """
 
 from __future__ import annotations
@@ -168,8 +168,11 @@ def build_editing_actions(c: EditingController) -> EditingActions:
         ("brush", "&Brush", ("U",), "Paint the selected annotation (or a new one)"),
         ("eraser", "&Eraser", ("E",), "Erase from the selected annotation (or from all)"),
         ("polygon", "&Polygon", ("P",), "Draw a polygon instance; drag vertices to edit"),
+        ("box", "Bo&x Prompt", ("B",), "Drag a box: the model segments the object in it (Enter accepts)"),
+        ("point", "Poin&t Prompt", ("K",), "Click an object: the model's candidates (Tab cycles, Enter accepts)"),
     ):
-        action = _action(window, text, lambda n=name: c.set_tool(n), keys, tip, name)
+        icon_name = {"box": "box-prompt", "point": "point-prompt"}.get(name, name)
+        action = _action(window, text, lambda n=name: c.set_tool(n), keys, tip, icon_name)
         action.setCheckable(True)
         tool_group.addAction(action)
         tool_actions[name] = action

@@ -15,11 +15,11 @@ the file list. Nothing else writes to ``ImageAnnotations``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from app import dialogs
@@ -33,6 +33,8 @@ from app.editing.history import History, Reviews, Snapshot, SnapshotCommand
 from app.editing.layer import AnnotationLayer
 from app.editing.mask_ops import fill_holes
 from app.editing.polygon_tool import PolygonTool
+from app.editing.prompt_tool import PromptTool
+from app.editing.prompting import PromptController
 from app.editing.review import ReviewController
 from app.editing.stroke import Point, Stroke
 from app.image_loader import normalise_path
@@ -43,8 +45,10 @@ from engine.project import Project
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
+    from engine.segmenter import Instance
+    from engine.store.store import StoredPrediction
 
-TOOLS = ("select", "brush", "eraser", "polygon")
+TOOLS = ("select", "brush", "eraser", "polygon", "box", "point")
 
 
 class EditingController(QObject):
@@ -61,8 +65,12 @@ class EditingController(QObject):
         self.history = History(self)
         self.layer = AnnotationLayer(self.canvas.scene())
         self.dock = AnnotationDock(window)
-        self.tools = {"brush": BrushTool(self, eraser=False), "eraser": BrushTool(self, eraser=True)}
+        # Any: each tool kind has its own API beside the CanvasTool protocol (callers know which they hold).
+        self.tools: dict[str, Any] = {"brush": BrushTool(self, eraser=False), "eraser": BrushTool(self, eraser=True)}
         self.tools["polygon"] = PolygonTool(self)
+        self.prompts = PromptController(self)  # issue 11: the Box and Point tools ask the model
+        self.tools["box"] = PromptTool(self.prompts, "box")
+        self.tools["point"] = PromptTool(self.prompts, "point")
         self.tool_name = "select"
         self.brush_size = self.settings.get_float("editing/brush_size", 24.0)
         self.erase_others = self.settings.get_bool("editing/erase_others", False)
@@ -307,6 +315,8 @@ class EditingController(QObject):
 
     def accept_prediction(self, index: int | None = None) -> bool:
         """Add prediction ``index`` (default: the selected one) to the annotations; one undo step."""
+        if index is None and self.prompts.answer is not None:
+            return self.prompts.accept()  # a prompt candidate on screen is what Accept means
         index = self.window.selected_instance if index is None else index
         found = self._reviewable(index)
         if isinstance(found, str):
@@ -341,19 +351,28 @@ class EditingController(QObject):
         return self._accept(indices, f"Accept {len(indices)} Predictions")
 
     def _accept(self, indices: list[int], text: str) -> bool:
-        ann, project = self.annotations, self._project
         pred = self._shown_prediction()
         stored = self.review.stored(self._path)
-        if ann is None or project is None or pred is None or stored is None:
+        if pred is None or stored is None:
             return False
-        if tuple(pred.image_size) != ann.image_size:
+        items = [(stored[i], pred.instances[i], pred.class_name(pred.instances[i])) for i in indices]
+        return self.accept_stored(items, text, tuple(pred.image_size))
+
+    def accept_stored(
+        self, items: list[tuple[StoredPrediction, Instance, str]], text: str, size: tuple[int, int] | None = None
+    ) -> bool:
+        """Annotations from stored predictions of any run (``(stored, instance, class name)``), their
+        review states set to accepted: one undo step. Predictions and prompts both come this way."""
+        ann, project = self.annotations, self._project
+        if ann is None or project is None or not items:
+            return False
+        sizes = {tuple(size)} if size is not None else {tuple(inst.mask.image_size) for _, inst, _ in items}
+        if sizes != {tuple(ann.image_size)}:
             dialogs.show_error(self.window, "Cannot accept", "The prediction is for another image size.")
             return False
         after = list(ann.snapshot())
         next_id = ann.next_id()
-        for i in indices:
-            p, inst = stored[i], pred.instances[i]
-            category = pred.class_name(inst)
+        for p, inst, category in items:
             project.classes.ensure(category)
             after.append(
                 AnnotatedInstance(
@@ -366,11 +385,11 @@ class EditingController(QObject):
             text,
             tuple(after),
             next_id - 1,
-            reviews_after=tuple((stored[i].id, "accepted") for i in indices),
-            reviews_before=tuple((stored[i].id, stored[i].review) for i in indices),
+            reviews_after=tuple((p.id, "accepted") for p, _, _ in items),
+            reviews_before=tuple((p.id, p.review) for p, _, _ in items),
         )
         if ok:
-            self.status(f"Accepted {len(indices)} predicted instance(s) as annotations (Ctrl+Z undoes).")
+            self.status(f"Accepted {len(items)} predicted instance(s) as annotations (Ctrl+Z undoes).")
         return ok
 
     def reject_prediction(self, index: int | None = None) -> bool:
@@ -682,7 +701,7 @@ class EditingController(QObject):
             "eraser": "Eraser: erase from the selected annotation (from all when none is selected).",
             "polygon": "Polygon: click points, click the first point or press Enter to close; drag vertices to edit.",
         }
-        self.status(hints[name], 8000)
+        self.status(hints.get(name) or self.prompts.hint(name), 8000)
         self.toolChanged.emit(name)
 
     def _sync_tool_actions(self) -> None:
@@ -705,11 +724,15 @@ class EditingController(QObject):
         if watched is self.canvas and etype in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             return self._tool_key(event, etype)
         if watched is self._viewport:
+            if isinstance(event, QWheelEvent) and self.tool_name == "point" and self.prompts.wheel(event):
+                return True  # the wheel cycles a click's candidates
             self._viewport_event(event, etype)
         return False
 
     def _tool_key(self, event: QKeyEvent, etype: QEvent.Type) -> bool:
         tool = self.tools.get(self.tool_name)
+        if isinstance(tool, PromptTool):
+            return self.prompts.key_event(event, etype)
         if not isinstance(tool, PolygonTool) or event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
             return False
         if not tool.wants_key(event.key()):

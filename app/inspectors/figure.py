@@ -450,6 +450,8 @@ def roi_figure(insp, view, image: np.ndarray | None, data: dict) -> Figure:
     draw_samples = n_samples <= MAX_DRAWN_SAMPLES
     samples_label = f"samples {gh}x{gw} per bin" if draw_samples else f"{n_samples} samples (too many to draw)"
 
+    drawn = not np.isfinite(insp.proposal_objectness)
+
     def image_panel(p: QPainter, rect: QRectF) -> None:
         legend = QRectF(rect.right() - 118, rect.y(), 118, rect.height())
         area = QRectF(rect.x(), rect.y(), rect.width() - 122, rect.height())
@@ -470,8 +472,9 @@ def roi_figure(insp, view, image: np.ndarray | None, data: dict) -> Figure:
             p,
             legend,
             [
-                (f"RPN proposal #{insp.proposal_index}", PROPOSAL, "dash"),
-                (f"RoI pooled ({insp.roi_name})", ROI, "line"),
+                # A box prompt's RoI has no RPN proposal (objectness NaN): it is the drawn box.
+                (f"RPN proposal #{insp.proposal_index}" if not drawn else "drawn box", PROPOSAL, "dash"),
+                (f"RoI pooled ({insp.roi_name if not drawn else 'drawn box'})", ROI, "line"),
                 (f"bins {oh}x{ow}", QColor(170, 170, 170), "line"),
                 (samples_label, SAMPLE, "dot"),
                 ("sample outside the map", INVALID, "dot"),

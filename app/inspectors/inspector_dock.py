@@ -27,6 +27,7 @@ class InspectorDock(QDockWidget):
         self.status = None  # the engine's availability verdict for the current prediction
         self._index = -1  # the window's selected instance
         self._dirty = True  # the window changed while the dock was hidden
+        self._prompt = None  # a box prompt's one-instance prediction, shown instead while set
         self._built = False
         self.banner = StatusBanner()
         self.banner.rerunRequested.connect(lambda: self.window_.run_current())
@@ -69,11 +70,32 @@ class InspectorDock(QDockWidget):
     def _ask_export(self) -> None:
         raise NotImplementedError
 
+    def shown_prediction(self):
+        """What the dock explains: a box prompt's prediction while one is shown, else the window's."""
+        return self._prompt if self._prompt is not None else self.window_.current_prediction
+
+    @property
+    def prompt_shown(self) -> bool:
+        return self._prompt is not None
+
+    def show_prompt(self, prediction) -> None:
+        """Explain a box prompt's one-instance ``Prediction`` (``Segmenter.trace_box``) until it is
+        accepted or discarded (None: follow the window's selection again)."""
+        if prediction is None and self._prompt is None:
+            return
+        self._prompt = prediction
+        self._index = 0 if prediction is not None else self.window_.selected_instance
+        self.refresh()
+
     def _on_selection(self, index: int) -> None:
+        if self._prompt is not None:
+            return  # the prompt stays explained until it is accepted or discarded
         self._index = index
         self.refresh()
 
     def _on_prediction(self) -> None:
+        if self._prompt is not None:
+            return
         self._index = self.window_.selected_instance
         self.refresh()
 

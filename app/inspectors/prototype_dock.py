@@ -73,7 +73,7 @@ class PrototypeViewerDock(InspectorDock):
         self._dirty = False
         from engine.inspect.availability import has_prototypes, prototype_viewer_status
 
-        pred = self.window_.current_prediction
+        pred = self.shown_prediction()
         self.status = prototype_viewer_status(pred, self._index)
         if not has_prototypes(self.status):
             self._clear(self.status.message, self.status.rerun_helps)
@@ -101,8 +101,11 @@ class PrototypeViewerDock(InspectorDock):
         self.mosaic = tile_maps(self.grid.maps, GRID_COLUMNS)
         self.enabled = np.ones(self.grid.count, bool)  # switched-off prototypes reset per image
         self.grid_panel.show_grid(self.grid, self.mosaic)
-        pred = self.window_.current_prediction
-        labels = [f"#{i + 1} {pred.class_name(inst)} {inst.score:.2f}" for i, inst in enumerate(pred.instances)]
+        pred = self.shown_prediction()
+        tag = "drawn box" if getattr(trace, "prompt", None) is not None else "#{}"
+        labels = [
+            f"{tag.format(i + 1)} {pred.class_name(inst)} {inst.score:.2f}" for i, inst in enumerate(pred.instances)
+        ]
         self._labels = labels
 
     # ------------------------------------------------------------------------------------------
@@ -112,7 +115,7 @@ class PrototypeViewerDock(InspectorDock):
         """Recompute the selected detection's stages with the enabled prototypes (engine)."""
         from engine.inspect import compose_detection
 
-        pred = self.window_.current_prediction
+        pred = self.shown_prediction()
         if self.trace is None or not 0 <= self._index < len(self.trace):
             self.composition = self.comparison = None
             self.header.setText(f"<b>{self.grid.count} prototypes</b> \u2014 select a detection for its mask")
@@ -125,8 +128,15 @@ class PrototypeViewerDock(InspectorDock):
             self.trace, self._index, self.enabled, pred.class_names, inst.mask, prototype_maps=self.grid.maps
         )
         c = self.composition
+        prior = getattr(self.trace, "prompt", None)
+        who = (
+            f"<b>Drawn box</b> \u2192 {c.class_name}: the coefficients of prior #{prior.index} "
+            f"(IoU {prior.iou:.2f} with the box, rule \u201c{prior.rule}\u201d)"
+            if prior is not None
+            else f"<b>#{c.det_index + 1} {c.class_name}</b>"
+        )
         self.header.setText(
-            f"<b>#{c.det_index + 1} {c.class_name}</b> score {c.score:.3f} \u2014 "
+            f"{who} score {c.score:.3f} \u2014 "
             f"{int(c.enabled.sum())} of {len(c.enabled)} prototypes on, mask {c.mask.area} px"
             + (f" ({c.changed_pixels} px changed)" if c.changed_pixels else "")
         )
@@ -163,7 +173,7 @@ class PrototypeViewerDock(InspectorDock):
         from engine.inspect import compare_coefficients
 
         other = self.coef_panel.compare_with
-        pred = self.window_.current_prediction
+        pred = self.shown_prediction()
         if self.composition is None or other < 0 or other >= len(self.trace):
             self.comparison = None
         else:

@@ -136,6 +136,12 @@ class RoIInspectorDock(InspectorDock):
         self.overlay.setVisible(visible and self.inspection is not None)
 
     @property
+    def drawn_box(self) -> bool:
+        """The inspected RoI is a box the user drew (a box prompt's trace), not a detection."""
+        pred = self.shown_prediction()
+        return bool(getattr(getattr(pred, "trace", None), "prompt", False))
+
+    @property
     def feature_view(self):
         """The current feature view: a channel index, 'mean' or 'max'."""
         key = self.view.currentData()
@@ -156,12 +162,15 @@ class RoIInspectorDock(InspectorDock):
         self._dirty = False
         from engine.inspect import roi_inspector_status
 
-        pred = self.window_.current_prediction
+        pred = self.shown_prediction()
         self.status = roi_inspector_status(pred, self._index)
         if not self.status.ready:
             self._show_unavailable(self.status.message, self.status.rerun_helps)
             return
         trace = pred.trace
+        drawn = self.drawn_box
+        for i, (_key, label) in enumerate(BRANCHES):  # a drawn box is no proposal and is not refined
+            self.branch.setItemText(i, label.split(" (")[0] + " (drawn box)" if drawn else label)
         pooler = trace.box_pooler if self.branch.currentData() == "box" else trace.mask_pooler
         if not keep_settings or self.inspection is None:
             self._set_controls(pooler)
@@ -177,7 +186,7 @@ class RoIInspectorDock(InspectorDock):
             w.blockSignals(False)
 
     def reset_settings(self) -> None:
-        pred = self.window_.current_prediction
+        pred = self.shown_prediction()
         if pred is None or pred.trace is None or not hasattr(pred.trace, "box_pooler"):
             return
         trace = pred.trace
@@ -196,7 +205,7 @@ class RoIInspectorDock(InspectorDock):
         from engine.errors import MaskScopeError
         from engine.inspect import inspect_mask_paste, inspect_roi
 
-        pred = self.window_.current_prediction
+        pred = self.shown_prediction()
         out, ratio, aligned = self._settings()
         try:
             insp = inspect_roi(
@@ -214,7 +223,7 @@ class RoIInspectorDock(InspectorDock):
         self.channel.blockSignals(False)
         self.channel.setEnabled(self.view.currentData() == "channel")
         self._show_header()
-        self.boxes_panel.show_inspection(insp)
+        self.boxes_panel.show_inspection(insp, drawn=self.drawn_box)
         self.mask_panel.show_paste(paste)
         oh, ow = insp.output_size
         self.selection = (oh // 2, ow // 2, None)
@@ -232,11 +241,18 @@ class RoIInspectorDock(InspectorDock):
 
     def _show_header(self) -> None:
         insp = self.inspection
+        assert insp is not None  # called right after _compute set it
         s, m = insp.settings, insp.model_settings
-        self.header.setText(
-            f"<b>#{insp.det_index + 1} {insp.class_name}</b> score {insp.score:.3f} \u2014 {insp.head_name} pools "
-            f"the {insp.roi_name} from <b>P{insp.level.level}</b> (stride {insp.level.stride:g})"
-        )
+        if self.drawn_box:
+            self.header.setText(
+                f"<b>Drawn box</b> \u2192 {insp.class_name} score {insp.score:.3f} \u2014 {insp.head_name} pools "
+                f"the drawn box from <b>P{insp.level.level}</b> (stride {insp.level.stride:g})"
+            )
+        else:
+            self.header.setText(
+                f"<b>#{insp.det_index + 1} {insp.class_name}</b> score {insp.score:.3f} \u2014 {insp.head_name} "
+                f"pools the {insp.roi_name} from <b>P{insp.level.level}</b> (stride {insp.level.stride:g})"
+            )
         if insp.uses_model_settings:
             self.defaults_note.setText("<span style='color:#3a3'>\u2713 the model's own settings</span>")
         else:
@@ -260,11 +276,19 @@ class RoIInspectorDock(InspectorDock):
 
     def _show_canvas(self) -> None:
         insp = self.inspection
+        assert insp is not None  # called right after _compute set it
         top = insp.top_classes[0]
-        boxes = [
-            (insp.proposal_image, "proposal", f"proposal #{insp.proposal_index}  obj {insp.proposal_objectness:.2f}"),
-            (insp.refined_image, "refined", f"refined: {insp.class_name} {insp.score:.2f} (top {top[0]})"),
-        ]
+        if self.drawn_box:  # no RPN proposal and no box regression: both heads pool the drawn box
+            boxes = [(insp.roi_image, "proposal", f"drawn box: {insp.class_name} {insp.score:.2f} (top {top[0]})")]
+        else:
+            boxes = [
+                (
+                    insp.proposal_image,
+                    "proposal",
+                    f"proposal #{insp.proposal_index}  obj {insp.proposal_objectness:.2f}",
+                ),
+                (insp.refined_image, "refined", f"refined: {insp.class_name} {insp.score:.2f} (top {top[0]})"),
+            ]
         self.overlay.set_geometry(
             boxes,
             insp.grid_segments_image(),

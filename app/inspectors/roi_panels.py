@@ -53,24 +53,30 @@ class BoxesPanel(QWidget):
         layout.addLayout(left, 1)
         layout.addLayout(right, 1)
 
-    def show_inspection(self, insp) -> None:
+    def show_inspection(self, insp, drawn: bool = False) -> None:
+        """``drawn``: the RoI is a box the user drew (a box prompt), pooled as is by both heads."""
         sy, sx = insp.scale
-        rows = [
-            [
-                f"proposal #{insp.proposal_index}",
-                _xyxy(insp.proposal_image),
-                _xyxy(insp.proposal_network),
-                f"objectness {insp.proposal_objectness:.4f}",
-            ],
-            ["refined box", _xyxy(insp.refined_image), _xyxy(insp.refined_network), f"score {insp.score:.4f}"],
-        ]
+        if drawn:
+            rows = [
+                ["drawn box", _xyxy(insp.roi_image), _xyxy(insp.roi_network), "no RPN proposal"],
+                ["refined box", "(none)", "(none)", f"score {insp.score:.4f} for the drawn box"],
+            ]
+        else:
+            rows = [
+                [
+                    f"proposal #{insp.proposal_index}",
+                    _xyxy(insp.proposal_image),
+                    _xyxy(insp.proposal_network),
+                    f"objectness {insp.proposal_objectness:.4f}",
+                ],
+                ["refined box", _xyxy(insp.refined_image), _xyxy(insp.refined_network), f"score {insp.score:.4f}"],
+            ]
         fill_table(self.boxes, ["box", "image x1, y1, x2, y2", f"network (x{sx:.3g}, x{sy:.3g})", ""], rows)
         top = [[name, f"{p:.4f}"] for name, p in insp.top_classes] + [["(background)", f"{insp.background_prob:.4f}"]]
         fill_table(self.classes, ["class", "probability"], top, bold_row=0)
         lv = insp.level
-        self.level_title.setText(
-            f"<b>2. FPN level for the {insp.head_name} (pools the {insp.roi_name}): P{lv.level}</b>"
-        )
+        roi_name = "drawn box" if drawn else insp.roi_name
+        self.level_title.setText(f"<b>2. FPN level for the {insp.head_name} (pools the {roi_name}): P{lv.level}</b>")
         self.formula.setPlainText("\n".join(lv.formula_lines()))
         rows = [
             [f"P{r['level']}", r["featmap"], f"{r['stride']:g}", f"{r['size'][0]} x {r['size'][1]}", str(r["channels"])]
