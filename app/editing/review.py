@@ -24,8 +24,8 @@ from app.image_loader import normalise_path
 from app.model_catalog import MODEL_SCORE_THRESH
 from engine.annotations import masks_equal
 from engine.errors import MaskScopeError
-from engine.project import Project
 from engine.prediction import Instance, Prediction
+from engine.project import Project
 from engine.store.store import ProjectStore, StoredPrediction
 
 if TYPE_CHECKING:
