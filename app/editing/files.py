@@ -274,9 +274,9 @@ class ProjectFiles(QObject):
 
     # --- status ----------------------------------------------------------------------------------------
     def update_status(self) -> None:
-        """The dock's line about the project: where it is stored, and whether the COCO file is current."""
+        """The instance list's line about the project: where it is stored, and whether the COCO file is current."""
         project = self.c.project
-        label = self.c.dock.status
+        label = self.c.status_label
         if project is None:
             label.setText("")
             return
