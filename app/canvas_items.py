@@ -7,7 +7,8 @@ labels are drawn in device space, so they stay crisp and readable at any zoom.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import shiboken6
@@ -191,7 +192,7 @@ class OutlineItem(QGraphicsItem):
         paths: list[QPainterPath],
         colors: list[QColor],
         image_rect: QRectF,
-        ids: list[Hashable] | None = None,
+        ids: Sequence[Hashable] | None = None,
         visible: np.ndarray | None = None,
     ) -> None:
         self.prepareGeometryChange()
@@ -207,7 +208,7 @@ class OutlineItem(QGraphicsItem):
         self._visible = visible
         self.update()
 
-    def set_hidden(self, ids: set[Hashable]) -> None:
+    def set_hidden(self, ids: AbstractSet[Hashable]) -> None:
         if ids != self._hidden:
             self._hidden = set(ids)
             self.update()

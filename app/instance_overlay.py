@@ -458,7 +458,7 @@ class InstanceOverlay:
 
     def prediction_at(self, x: float, y: float) -> int:
         """Topmost visible prediction at image point (x, y), -1 if none."""
-        return instance_at(self._masks, np.flatnonzero(self._visible), x, y)
+        return instance_at(self._masks, np.flatnonzero(self._visible).tolist(), x, y)
 
     def annotation_at(self, x: float, y: float) -> int:
         """Id of the topmost annotation covering image point (x, y); -1 if none."""

@@ -226,10 +226,11 @@ class EditingController(QObject):
         if key == self._path:
             self.overlay.set_annotations(ann.instances)
             self.list.set_annotations(ann.instances, self.overlay.rgb)
-            if select is not None and select > 0 and ann.find(select) is not None:
-                self.window.select_key(annotation_key(select))
-            elif select == -1 or ann.find(self.selected_id) is None:
-                self._deselect_annotation()
+            keep = self.selected_id if select is None else select  # -1: drop a selected annotation
+            if keep > 0 and ann.find(keep) is not None:
+                self.window.select_key(annotation_key(keep))
+            else:
+                self._deselect_annotation()  # a selected prediction stays (until it is reviewed)
             self.overlay.set_selected(self.window.selection.key)  # its outline and label were rebuilt
             if self.tool_name == "polygon":
                 self.tools["polygon"].refresh()
