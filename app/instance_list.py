@@ -47,8 +47,8 @@ from app.icons import swatch
 from app.selection import ANNOTATION, PREDICTION, ItemKey
 from engine.annotations import AnnotatedInstance
 
-COLUMNS = ("#", "Kind", "Class", "Score", "Area (px)", "State")
-COL_INDEX, COL_KIND, COL_CLASS, COL_SCORE, COL_AREA, COL_STATE = range(len(COLUMNS))
+COLUMNS = ("#", "Class", "Score", "Kind", "State", "Area (px)")
+COL_INDEX, COL_CLASS, COL_SCORE, COL_KIND, COL_STATE, COL_AREA = range(len(COLUMNS))
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # numeric sort key
 KEY_ROLE = Qt.ItemDataRole.UserRole + 3  # column 0: the row's selection key
@@ -75,6 +75,12 @@ def source_text(inst: AnnotatedInstance) -> str:
     if inst.source == "prediction" and inst.score is not None:
         return f"prediction {inst.score:.2f}"
     return inst.source
+
+
+def _in_columns(first, kind, cls, score, area, state) -> list[QStandardItem]:
+    row = [first] * len(COLUMNS)
+    row[COL_KIND], row[COL_CLASS], row[COL_SCORE], row[COL_AREA], row[COL_STATE] = kind, cls, score, area, state
+    return row
 
 
 class InstanceListModel(QStandardItemModel):
@@ -139,7 +145,7 @@ class InstanceListModel(QStandardItemModel):
             ar.setData(area, SORT_ROLE)
             ar.setTextAlignment(_RIGHT)
             state = QStandardItem()
-            row = [first, kind, cls, sc, ar, state]
+            row = _in_columns(first, kind, cls, sc, ar, state)
             self._set_state(row, states[i] if i < len(states) else "pending")
             rows.append(row)
         self._replace(PREDICTION, rows)
@@ -190,7 +196,7 @@ class InstanceListModel(QStandardItemModel):
             state.setData(source, SORT_ROLE)
             if inst.polygons:
                 state.setToolTip("drawn as a polygon (kept as a polygon on export)")
-            rows.append([first, kind, cls, sc, ar, state])
+            rows.append(_in_columns(first, kind, cls, sc, ar, state))
         self._replace(ANNOTATION, rows)
 
     def _area(self, inst: AnnotatedInstance) -> int:
@@ -274,7 +280,7 @@ class InstanceListDock(QDockWidget):
             "Predictions (italic: still to review; untick to reject) and annotations of this image; "
             "double click an annotation to relabel it"
         )
-        for col, width in ((COL_INDEX, 64), (COL_KIND, 78), (COL_CLASS, 100), (COL_SCORE, 52), (COL_AREA, 72)):
+        for col, width in ((COL_INDEX, 62), (COL_CLASS, 80), (COL_SCORE, 48), (COL_KIND, 74), (COL_STATE, 64)):
             self.view.setColumnWidth(col, width)
         filter_row = QHBoxLayout()
         filter_row.setContentsMargins(0, 0, 0, 0)

@@ -80,6 +80,7 @@ def main() -> int:
     window.set_prediction(window.current_image_path, pred)
     window.set_score_threshold(0.0)
     editing.accept_all_predictions()
+    editing.set_current_class("a")  # a new instance's class is chosen, never a default (else a picker asks)
     app.processEvents()
     canvas = window.canvas
     viewport = canvas.viewport()

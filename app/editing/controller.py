@@ -66,7 +66,6 @@ class EditingController(QObject):
         self.class_row = NewClassRow()
         self.status_label = QLabel()
         self.status_label.setEnabled(False)
-        self.status_label.setWordWrap(True)
         self.list.add_header(self.class_row)
         self.list.add_footer(self.status_label)
         self.tools = {"brush": BrushTool(self, eraser=False), "eraser": BrushTool(self, eraser=True)}
