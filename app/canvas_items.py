@@ -166,7 +166,7 @@ def contours_path(contours: list[np.ndarray]) -> QPainterPath:
 
 class OutlineItem(QGraphicsItem):
     """Instances' outlines in their colours as one-pixel cosmetic lines, cached in device pixels:
-    the one outline item of the prediction overlay and of the annotation layer.
+    the one outline item of the overlay, for predictions and annotations alike.
 
     One-pixel cosmetic lines take Qt's fast hairline rasteriser, while any wider pen goes through
     the general stroker (about 10x slower for 100 masks). The cache is redrawn only when the
@@ -255,7 +255,7 @@ HALO = QColor(0, 0, 0, 170)
 
 class HighlightItem(QGraphicsItem):
     """The hovered and the selected instance's outlines, thick on a dark halo (white when
-    selected): the one highlight item of the prediction overlay and of the annotation layer.
+    selected): the one highlight item of the overlay, for predictions and annotations alike.
 
     ``tight``: its bounds are the outlines' own boxes (padded for the wide pen), so repaints
     elsewhere (brush segments on other instances) never stroke it; otherwise the image.

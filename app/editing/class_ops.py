@@ -2,7 +2,7 @@
 and what keeps the Classes dock, the class pickers and the canvas colours current.
 
 ``ClassManager`` owns the Classes dock (``app.editing.class_panel``), a "Class:" picker on the
-Annotate toolbar (the class the next new instance gets, in step with the Annotations dock's
+Annotate toolbar (the class the next new instance gets, in step with the instance list's
 picker), and routes "Add Class..." through here, so adding is undoable too.
 
 Undo design: a class operation changes the whole project, not one image, so it is a

@@ -229,7 +229,7 @@ def test_new_instances_take_the_class_shown_in_the_picker_never_the_first(
     # Nothing chosen yet: both pickers say so, and drawing asks instead of using "cat".
     assert ed.current_class is None
     assert ed.class_row.class_combo.currentIndex() == -1 and manager.picker.currentIndex() == -1
-    # The Annotations dock's picker is on screen (the toolbar one too when the window is wide enough).
+    # The instance list's class picker is on screen (the toolbar one too when the window is wide enough).
     assert ed.class_row.class_combo.isVisibleTo(window) and ed.class_row.class_combo.placeholderText()
     assert manager.picker.placeholderText() == ed.class_row.class_combo.placeholderText()
     offered = [manager.picker.itemText(i) for i in range(manager.picker.count())]

@@ -94,7 +94,7 @@ def test_accept_prediction_undo_redo(editing, window, qtbot):
     assert "disc" in ed.project.classes
     assert not window.canvas.overlay.visible[0]  # it left the prediction view
     assert ed.selected_id == inst.id
-    # The annotation layer shows it.
+    # The overlay's annotation fill shows it.
     x1, y1, x2, y2 = (int(v) for v in pred.instances[0].box)
     cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
     assert ed.overlay.pixel(cx, cy) == int(pack_argb(annotation_rgb(inst.id)))
