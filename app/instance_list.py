@@ -264,6 +264,9 @@ class InstanceListDock(QDockWidget):
         for mode, text in FILTERS:
             self.filter_combo.addItem(text, mode)
         self.filter_combo.setToolTip("Which instances the list shows")
+        # Sized by a short text, not its longest item, so the dock can stay narrow.
+        self.filter_combo.setMinimumContentsLength(8)
+        self.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.view = QTreeView(body)
         self.view.setModel(self.proxy)
         self.view.setRootIsDecorated(False)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from app import dialogs
 from app.editing import prompts
@@ -66,6 +66,8 @@ class EditingController(QObject):
         self.class_row = NewClassRow()
         self.status_label = QLabel()
         self.status_label.setEnabled(False)
+        # Its width never widens the dock: a long line is cut at the dock's edge (the tooltip has it all).
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.list.add_header(self.class_row)
         self.list.add_footer(self.status_label)
         self.tools = {"brush": BrushTool(self, eraser=False), "eraser": BrushTool(self, eraser=True)}

@@ -289,6 +289,7 @@ class ProjectFiles(QObject):
             state = f"{coco} written {when}" if when else f"{coco} up to date"
         label.setText(f"Stored in .maskscope/project.db; {state}")
         label.setToolTip(
+            f"Stored in .maskscope/project.db; {state}\n"
             f"Every edit is committed to {project.db_path} as it is made.\n"
             f"Save (Ctrl+S) writes the COCO interchange file {project.annotations_path}."
         )
