@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.worker.folderFinished.connect(self._on_folder_finished)
         self.worker.busyChanged.connect(self._on_busy)
         self.models.statusChanged.connect(self._update_model_status)
+        self.models.statusChanged.connect(self._maybe_auto_run)
         self.models.modelReady.connect(self._on_model_ready)
         self.file_list.fileActivated.connect(self.show_file)
         self.selection.changed.connect(self._on_selection_changed)
@@ -391,9 +392,7 @@ class MainWindow(QMainWindow):
         self._show_prediction()
         self._update_title()
         self.imageShown.emit(image.path)
-        if self._auto_run_pending == image.path:
-            self._auto_run_pending = None
-            self.run_current()
+        self._maybe_auto_run()
         self._prefetch_neighbours()
 
     def _show_nothing(self, message: str = "") -> None:
@@ -870,8 +869,16 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.open_paths(paths))
 
     def request_auto_run(self, path: str) -> None:
-        """Run the model on ``path`` as soon as it is shown (start-up demo)."""
+        """Run the model on ``path`` as soon as it is shown and a model is chosen (start-up demo)."""
         self._auto_run_pending = normalise_path(path)
-        if self._display is not None and self._display.path == self._auto_run_pending:
-            self._auto_run_pending = None
-            self.run_current()
+        self._maybe_auto_run()
+
+    def _maybe_auto_run(self) -> None:
+        # The demo model is chosen after the first paint; a small image can be on screen before.
+        path = self._auto_run_pending
+        if path is None or self._display is None or self._display.path != path:
+            return
+        if self.models.requested is None and self.models.active is None:
+            return  # models.statusChanged calls again once one is chosen
+        self._auto_run_pending = None
+        self.run_current()

@@ -172,3 +172,15 @@ def test_missing_yolact_weights_says_what_to_do(window, qtbot, fake_model, error
     assert "yolact_resnet50_54_800000.pth" in message and str(tmp_path) in message
     assert "Load weights" in message
     assert window.models.active.label == "fake"
+
+
+def test_start_up_run_waits_for_the_model_chosen_after_the_image(window, qtbot, image_folder, errors):
+    # At start-up a small image can be on screen before the demo model is chosen (after the first paint).
+    path = image_folder / "img_0.png"
+    _open(window, qtbot, path)
+    assert window.models.requested is None and window.models.active is None
+    window.request_auto_run(str(path))
+    assert errors == []  # no "Choose a model first": the run waits
+    with qtbot.waitSignal(window.predictionArrived, timeout=10000):
+        window.use_segmenter(FakeSegmenter(), "fake")
+    assert window.current_prediction is not None and errors == []
