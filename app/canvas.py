@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QFrame, QGraphicsItem, QGraphicsScen
 from app.canvas_items import ImageItem
 from app.image_loader import DisplayImage
 from app.instance_overlay import InstanceOverlay
+from app.selection import ItemKey
 
 MIN_SCALE = 1 / 64
 MAX_SCALE = 64.0
@@ -32,8 +33,8 @@ class CanvasTool(Protocol):
 
 
 class ImageCanvas(QGraphicsView):
-    instanceHovered = Signal(int)  # index, -1 when the cursor leaves all instances
-    instanceClicked = Signal(int)  # index, -1 for a click on no instance
+    instanceHovered = Signal(object)  # item key (app.selection), None when the cursor leaves all items
+    instanceClicked = Signal(object)  # item key, None for a click on no item
     zoomChanged = Signal(float)  # percent: 100 = one image pixel per device pixel
     pixelHovered = Signal(int, int)  # image column, row; (-1, -1) outside the image
 
@@ -45,10 +46,11 @@ class ImageCanvas(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.image_item = ImageItem()
         self.scene().addItem(self.image_item)
-        self.overlay = InstanceOverlay(self.scene())
+        self.overlay = InstanceOverlay(self.scene())  # predictions and annotations: the one overlay stack
+        self.zoomChanged.connect(lambda _pct: self.overlay.set_view_scale(self.scale_factor))
         self._image: DisplayImage | None = None
         self._fit_mode = True
-        self._hovered = -1
+        self._hovered: ItemKey | None = None
         self._pan_start: QPoint | None = None
         self._press_pos: QPoint | None = None
         self._panning = False
@@ -75,7 +77,7 @@ class ImageCanvas(QGraphicsView):
         h, w = image.size if image is not None else (0, 0)
         self.scene().setSceneRect(QRectF(0, 0, w, h))
         self.overlay.clear()
-        self._set_hovered(-1)
+        self._set_hovered(None)
         if not keep_view or image is None:
             self.fit_to_window()
         self.viewport().update()
@@ -222,13 +224,13 @@ class ImageCanvas(QGraphicsView):
             self._panning = False
             self._update_cursor()
             if was_click:
-                self.instanceClicked.emit(self.overlay.instance_at(pos.x(), pos.y()))
+                self.instanceClicked.emit(self.overlay.key_at(pos.x(), pos.y()))
             event.accept()
             return
         super().mouseReleaseEvent(event)
 
     def leaveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self._set_hovered(-1)
+        self._set_hovered(None)
         self.pixelHovered.emit(-1, -1)
         super().leaveEvent(event)
 
@@ -280,13 +282,13 @@ class ImageCanvas(QGraphicsView):
         col, row = int(pos.x() // 1), int(pos.y() // 1)
         inside = 0 <= col < w and 0 <= row < h
         self.pixelHovered.emit(col if inside else -1, row if inside else -1)
-        self._set_hovered(self.overlay.instance_at(pos.x(), pos.y()) if inside else -1)
+        self._set_hovered(self.overlay.key_at(pos.x(), pos.y()) if inside else None)
 
-    def _set_hovered(self, index: int) -> None:
-        if index != self._hovered:
-            self._hovered = index
-            self.overlay.set_hovered(index)
-            self.instanceHovered.emit(index)
+    def _set_hovered(self, key: ItemKey | None) -> None:
+        if key != self._hovered:
+            self._hovered = key
+            self.overlay.set_hovered(key)
+            self.instanceHovered.emit(key)
 
     def _update_cursor(self) -> None:
         if self._panning:

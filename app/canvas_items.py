@@ -7,6 +7,8 @@ labels are drawn in device space, so they stay crisp and readable at any zoom.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import shiboken6
@@ -164,13 +166,13 @@ def contours_path(contours: list[np.ndarray]) -> QPainterPath:
 
 class OutlineItem(QGraphicsItem):
     """Instances' outlines in their colours as one-pixel cosmetic lines, cached in device pixels:
-    the one outline item of the prediction overlay and of the annotation layer.
+    the one outline item of the overlay, for predictions and annotations alike.
 
     One-pixel cosmetic lines take Qt's fast hairline rasteriser, while any wider pen goes through
     the general stroker (about 10x slower for 100 masks). The cache is redrawn only when the
     outlines, the shown set or the zoom change; hover and selection are ``HighlightItem``'s, so
-    moving the mouse never redraws 100 outlines. Outlines are addressed by position; ``ids``
-    (annotation ids) name them for ``set_hidden``, ``set_selected`` and ``path_of``.
+    moving the mouse never redraws 100 outlines. Outlines are addressed by position; ``keys``
+    (the overlay's item keys) name them for ``set_hidden``, ``set_selected`` and ``path_of``.
     """
 
     def __init__(self) -> None:
@@ -178,22 +180,27 @@ class OutlineItem(QGraphicsItem):
         self._paths: list[QPainterPath] = []
         self._colors: list[QColor] = []
         self._pens: list[QPen] = []
-        self._ids: list[int] = []
+        self._ids: list[Hashable] = []
         self._visible: np.ndarray = np.zeros(0, bool)  # shown by the owner (threshold, review state)
-        self._hidden: set[int] = set()  # ids whose outline is stale (a brush stroke in progress)
-        self.selected = -1  # id whose outline the highlight draws instead
+        self._hidden: set[Hashable] = set()  # keys whose outline is stale (a brush stroke in progress)
+        self.selected: Hashable = None  # key whose outline the highlight draws instead
         self._rect = QRectF()
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_outlines(
-        self, paths: list[QPainterPath], colors: list[QColor], image_rect: QRectF, ids: list[int] | None = None
+        self,
+        paths: list[QPainterPath],
+        colors: list[QColor],
+        image_rect: QRectF,
+        ids: Sequence[Hashable] | None = None,
+        visible: np.ndarray | None = None,
     ) -> None:
         self.prepareGeometryChange()
         self._paths = paths
         self._colors = colors
         self._pens = [cosmetic_pen(c, 1.0) for c in colors]
         self._ids = list(range(len(paths))) if ids is None else list(ids)
-        self._visible = np.ones(len(paths), bool)
+        self._visible = np.ones(len(paths), bool) if visible is None else np.asarray(visible, bool)
         self._rect = QRectF(image_rect)
         self.update()
 
@@ -201,18 +208,18 @@ class OutlineItem(QGraphicsItem):
         self._visible = visible
         self.update()
 
-    def set_hidden(self, ids: set[int]) -> None:
+    def set_hidden(self, ids: AbstractSet[Hashable]) -> None:
         if ids != self._hidden:
             self._hidden = set(ids)
             self.update()
 
-    def set_selected(self, instance_id: int) -> None:
+    def set_selected(self, instance_id: Hashable) -> None:
         if instance_id != self.selected:
             self.selected = instance_id
             self.update()
 
     @property
-    def hidden(self) -> set[int]:
+    def hidden(self) -> set[Hashable]:
         return self._hidden
 
     @property
@@ -223,7 +230,7 @@ class OutlineItem(QGraphicsItem):
     def colors(self) -> list[QColor]:
         return self._colors
 
-    def path_of(self, instance_id: int) -> QPainterPath | None:
+    def path_of(self, instance_id: Hashable) -> QPainterPath | None:
         for i, path in zip(self._ids, self._paths, strict=True):
             if i == instance_id:
                 return path
@@ -248,7 +255,7 @@ HALO = QColor(0, 0, 0, 170)
 
 class HighlightItem(QGraphicsItem):
     """The hovered and the selected instance's outlines, thick on a dark halo (white when
-    selected): the one highlight item of the prediction overlay and of the annotation layer.
+    selected): the one highlight item of the overlay, for predictions and annotations alike.
 
     ``tight``: its bounds are the outlines' own boxes (padded for the wide pen), so repaints
     elsewhere (brush segments on other instances) never stroke it; otherwise the image.
@@ -313,10 +320,16 @@ def cosmetic_pen(
 MIN_LABELLED_BOX = 16.0  # device pixels: smaller boxes get no label (hovering shows it)
 
 
+ANNOTATION_LABEL_PRIORITY = 1.5  # above any score: what the user made keeps its label first
+
+
 class BoxLabelItem(QGraphicsItem):
     """Boxes and class/score label chips. Chips are drawn in device pixels (constant size at any zoom):
     a filled rectangle plus a QStaticText laid out once per prediction (laying out 100 texts on
-    every repaint, or antialiased rounded chips, would cost tens of milliseconds)."""
+    every repaint, or antialiased rounded chips, would cost tens of milliseconds).
+
+    Entries are predictions (box, class and score) or, where ``predicted`` is False, annotations
+    (class label only); all labels are placed together, so none covers another."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -325,8 +338,9 @@ class BoxLabelItem(QGraphicsItem):
         self._scores = np.zeros(0, np.float32)
         self._colors: list[QColor] = []
         self._visible = np.zeros(0, bool)
+        self._predicted = np.zeros(0, bool)
         self._rect = QRectF()
-        self._texts: dict[int, QStaticText] = {}
+        self._texts: dict[str, QStaticText] = {}
         self._rects: list[QRectF] = []
         self._pens: list[QPen] = []
         self._text_colors: list[QColor] = []
@@ -347,9 +361,14 @@ class BoxLabelItem(QGraphicsItem):
         scores: np.ndarray,
         colors: list[QColor],
         image_rect: QRectF,
+        predicted: np.ndarray | None = None,
+        visible: np.ndarray | None = None,
     ) -> None:
+        """``predicted``: which entries are predictions (default all); ``visible``: shown ones (default all)."""
         self.prepareGeometryChange()
         self._boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        n = len(self._boxes)
+        self._predicted = np.ones(n, bool) if predicted is None else np.asarray(predicted, bool)
         self._class_names = class_names
         self._scores = np.asarray(scores, np.float32)
         self._colors = colors
@@ -360,7 +379,7 @@ class BoxLabelItem(QGraphicsItem):
         # The frame that shows a new prediction already redraws masks and outlines; boxes and labels
         # follow one event-loop turn later, so no single frame blocks the GUI for all of it.
         self._defer_once = len(self._rects) > 0
-        self._visible = np.ones(len(self._boxes), bool)
+        self._visible = np.ones(n, bool) if visible is None else np.asarray(visible, bool)
         self._rect = QRectF(image_rect)
         self._texts.clear()
         self.update()
@@ -384,6 +403,8 @@ class BoxLabelItem(QGraphicsItem):
     def label_texts(self, i: int) -> list[str]:
         """The label's full text, then shorter forms for crowded places (class only, its initial)."""
         name = self._class_names[i]
+        if not self._predicted[i]:
+            return [name, name[:1]] if self.show_labels else [""]
         full = " ".join(([name] if self.show_labels else []) + ([f"{self._scores[i]:.2f}"] if self.show_scores else []))
         shorter = [name, name[:1]] if self.show_labels else []
         return [full] + [t for t in shorter if t != full]
@@ -411,6 +432,8 @@ class BoxLabelItem(QGraphicsItem):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             # Solid hairlines: dashed or wide cosmetic pens are slow to rasterise.
             for i in order:
+                if not self._predicted[i]:
+                    continue
                 painter.setPen(self._pens[i] if i != self.selected else cosmetic_pen(self._colors[i], 2.0))
                 painter.drawRect(self._rects[i])
         if not (self.show_labels or self.show_scores):
@@ -432,9 +455,14 @@ class BoxLabelItem(QGraphicsItem):
             on_screen = transform.mapRect(self._rects[i])
             if i != self.selected and min(on_screen.width(), on_screen.height()) < MIN_LABELLED_BOX:
                 continue
+            texts = self.label_texts(i)
+            if not texts[0]:
+                continue
             box = (on_screen.left(), on_screen.top(), on_screen.width(), on_screen.height())
-            priority = 2.0 if i == self.selected else float(self._scores[i])  # the selection always has one
-            requests.append(LabelRequest(box, self.label_texts(i), priority))
+            priority = float(self._scores[i]) if self._predicted[i] else ANNOTATION_LABEL_PRIORITY
+            if i == self.selected:
+                priority = 2.0  # the selection always has one
+            requests.append(LabelRequest(box, texts, priority))
             indices.append(i)
         view = (device_bounds.left(), device_bounds.top(), device_bounds.width(), device_bounds.height())
         for placed in place_labels(requests, view, measure):

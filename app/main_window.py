@@ -1,7 +1,8 @@
 """The main window: canvas, file list, instance list, overlay controls, model chooser, workers.
 
 Extension points for other panels and tools: ``current_image_path``, ``current_image``,
-``current_prediction``, the ``instanceSelected(int)`` and ``predictionChanged`` signals,
+``current_prediction``, the ``instanceSelected(int)`` and ``predictionChanged`` signals, the one
+selection of predictions and annotations (``selection``, ``select_key``),
 ``add_dock(dock, area)`` (listed in View > Panels), ``canvas.add_item`` / ``canvas.set_tool``,
 and ``set_file_state(path, ...)`` for per-file marks in the file list.
 """
@@ -27,6 +28,7 @@ from app.instance_list import InstanceListDock
 from app.instance_overlay import PreparedOverlay, prepare_overlay
 from app.model_controller import ModelController
 from app.overlay_controls import OverlayControlsDock
+from app.selection import PREDICTION, ItemKey, Selection, prediction_index, prediction_key
 from app.settings import AppSettings
 from app.window_actions import build_actions
 
@@ -34,7 +36,7 @@ APP_NAME = "MaskScope"
 
 
 class MainWindow(QMainWindow):
-    instanceSelected = Signal(int)  # index into current_prediction.instances; -1 for none
+    instanceSelected = Signal(int)  # selected prediction: index into current_prediction.instances; -1 for none
     predictionChanged = Signal()  # the prediction shown for the current image changed
     imageShown = Signal(str)  # a newly current image is on screen
     imageFailed = Signal(str, str)  # path, message: the file could not be opened
@@ -59,7 +61,8 @@ class MainWindow(QMainWindow):
         self.predictions: dict[str, object] = {}  # path -> engine Prediction
         self._prepared: dict[str, PreparedOverlay] = {}  # path -> outlines/areas (from the worker)
         self._prediction_model: dict[str, str] = {}  # path -> model key that made it
-        self._selected = -1
+        self.selection = Selection(self)  # the one selection: a prediction or an annotation
+        self._selected = -1  # prediction index last announced by instanceSelected
         self._explicit_open: str | None = None  # a file the user opened by name: errors get a dialog
         self._run_started: dict[str, float] = {}  # path -> time Run was asked, for the status bar
         self._folder_total = 0
@@ -100,12 +103,14 @@ class MainWindow(QMainWindow):
         self.worker.folderFinished.connect(self._on_folder_finished)
         self.worker.busyChanged.connect(self._on_busy)
         self.models.statusChanged.connect(self._update_model_status)
+        self.models.statusChanged.connect(self._maybe_auto_run)
         self.models.modelReady.connect(self._on_model_ready)
         self.file_list.fileActivated.connect(self.show_file)
-        self.instance_list.instanceSelected.connect(self.select_instance)
+        self.selection.changed.connect(self._on_selection_changed)
+        self.instance_list.itemSelected.connect(self.select_key)
         self.instance_list.visibilityToggled.connect(self.set_instance_visible)
-        self.instance_list.instanceActivated.connect(self._center_on_instance)
-        self.canvas.instanceClicked.connect(self.select_instance)
+        self.instance_list.itemActivated.connect(self._center_on_item)
+        self.canvas.instanceClicked.connect(self.select_key)
         self.canvas.instanceHovered.connect(self._on_hover)
         self.canvas.zoomChanged.connect(lambda pct: self.zoom_label.setText(f"{pct:.0f} %"))
         self.canvas.pixelHovered.connect(self._on_pixel_hovered)
@@ -154,7 +159,8 @@ class MainWindow(QMainWindow):
 
     @property
     def selected_instance(self) -> int:
-        return self._selected
+        """The selected prediction's index; -1 when none (nothing, or an annotation, is selected)."""
+        return prediction_index(self.selection.key)
 
     @property
     def score_threshold(self) -> float:
@@ -386,9 +392,7 @@ class MainWindow(QMainWindow):
         self._show_prediction()
         self._update_title()
         self.imageShown.emit(image.path)
-        if self._auto_run_pending == image.path:
-            self._auto_run_pending = None
-            self.run_current()
+        self._maybe_auto_run()
         self._prefetch_neighbours()
 
     def _show_nothing(self, message: str = "") -> None:
@@ -416,12 +420,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------------
     def _show_prediction(self) -> None:
         pred = self._shown_prediction()
-        self._selected = -1
+        if self.selected_instance >= 0:
+            self.select_key(None)
         if pred is None or self._display is None:
-            self.canvas.overlay.clear()
-            self.instance_list.set_instances(
-                [], np.zeros(0), np.zeros(0), np.zeros((0, 3), np.uint8), np.zeros(0, bool)
-            )
+            self.canvas.overlay.clear_predictions()
+            self.instance_list.set_predictions([], np.zeros(0), np.zeros(0), np.zeros((0, 3), np.uint8), [])
         else:
             path = self._current_path
             instances = pred.instances
@@ -429,17 +432,16 @@ class MainWindow(QMainWindow):
             boxes = np.array([inst.box for inst in instances], np.float32).reshape(-1, 4)
             names = [pred.class_name(inst) for inst in instances]
             scores = np.array([inst.score for inst in instances], np.float32)
-            pending = self._pending(path, len(instances))
             prepared = self._prepared.get(path)
             if prepared is None:
                 prepared = self._prepared[path] = prepare_overlay(masks, self._display.size, None)
-            self.canvas.overlay.set_instances(
+            self.canvas.overlay.set_predictions(
                 masks, boxes, names, scores, self._display.size, prepared, self._visible_mask()
             )
             prepared.fill = None  # used once; the overlay item holds the layer now
-            self.instance_list.set_instances(names, scores, prepared.areas, self.canvas.overlay.colors, pending)
-            self.instance_list.set_review_states(self._review_states(path, len(instances)))
-            self.instance_list.set_above_threshold(scores >= self.score_threshold)
+            self.instance_list.set_threshold(self.score_threshold)
+            states = self._review_states(path, len(instances))
+            self.instance_list.set_predictions(names, scores, prepared.areas, self.canvas.overlay.colors, states)
         self.canvas.setToolTip("")
         self._update_instance_actions()
         self.predictionChanged.emit()
@@ -472,12 +474,12 @@ class MainWindow(QMainWindow):
             return
         n = len(pred.instances)
         pending = self._pending(self._current_path, n)
-        self.instance_list.set_visible_flags(pending)
         self.instance_list.set_review_states(self._review_states(self._current_path, n))
         self.canvas.overlay.set_visible(self._visible_mask())
         self._update_instance_actions()
-        if self._selected >= 0 and not pending[self._selected]:
-            self.select_instance(-1)  # it was just accepted or rejected
+        selected = self.selected_instance
+        if 0 <= selected < n and not pending[selected]:
+            self.select_key(None)  # it was just accepted or rejected
 
     def set_score_threshold(self, threshold: float) -> None:
         """Filter instances live: masks are recomposited, the list hides rows below it."""
@@ -489,9 +491,10 @@ class MainWindow(QMainWindow):
             return
         visible = self._visible_mask()
         self.canvas.overlay.set_visible(visible)
-        self.instance_list.set_above_threshold(self._scores() >= threshold)
-        if self._selected >= 0 and not visible[self._selected]:
-            self.select_instance(-1)
+        self.instance_list.set_threshold(threshold)
+        selected = self.selected_instance
+        if 0 <= selected < len(visible) and not visible[selected]:
+            self.select_key(None)
 
     def set_opacity(self, opacity: float) -> None:
         """Fill opacity: only the mask layer's item opacity changes, nothing is recomposited."""
@@ -517,44 +520,73 @@ class MainWindow(QMainWindow):
             review([i for i, s in enumerate(states) if s == "rejected"], "pending")
 
     def hide_selected_instance(self) -> None:
-        if self._selected >= 0:
-            self.set_instance_visible(self._selected, False)
+        if self.selected_instance >= 0:
+            self.set_instance_visible(self.selected_instance, False)
 
     def select_instance(self, index: int) -> None:
-        """Select instance ``index`` (-1: none) in the canvas and the list; emits ``instanceSelected``."""
+        """Select prediction ``index`` in the canvas and the list; -1 drops a selected prediction
+        (a selected annotation stays)."""
         pred = self._shown_prediction()
-        if pred is None or not 0 <= index < len(pred.instances):
-            index = -1
-        if index == self._selected:
-            return
-        self._selected = index
-        self.canvas.overlay.set_selected(index)
-        self.instance_list.select(index)
+        if pred is not None and 0 <= index < len(pred.instances):
+            self.select_key(prediction_key(index))
+        elif self.selected_instance >= 0:
+            self.select_key(None)
+
+    def select_key(self, key: ItemKey | None) -> None:
+        """The one selection: a prediction, an annotation (``app.selection`` keys) or nothing."""
+        if key is not None and key[0] == PREDICTION:
+            pred = self._shown_prediction()
+            if pred is None or not 0 <= key[1] < len(pred.instances):
+                key = None
+        self.selection.set(key)
+
+    def _on_selection_changed(self, key: ItemKey | None) -> None:
+        self.canvas.overlay.set_selected(key)
+        self.instance_list.select(key)
         self._update_instance_actions()
-        if index >= 0:
+        index = prediction_index(key)
+        pred = self._shown_prediction()
+        if index >= 0 and pred is not None:
             inst = pred.instances[index]
             self.statusBar().showMessage(
                 f"Selected #{index + 1}: {pred.class_name(inst)}  score {inst.score:.3f}  area {inst.area:,} px", 8000
             )
-        self.instanceSelected.emit(index)
+        if index != self._selected:
+            self._selected = index
+            self.instanceSelected.emit(index)
 
-    def _center_on_instance(self, index: int) -> None:
-        pred = self._shown_prediction()
-        if pred is None or not 0 <= index < len(pred.instances):
+    def _annotation(self, instance_id: int):
+        ann = getattr(getattr(self, "editing", None), "annotations", None)
+        return ann.find(instance_id) if ann is not None else None
+
+    def _center_on_item(self, key: ItemKey) -> None:
+        """Double click in the list: centre a prediction; relabel an annotation."""
+        if key[0] != PREDICTION:
+            relabel = getattr(getattr(self, "editing", None), "relabel", None)
+            if relabel is not None:
+                relabel(key[1])
             return
-        x1, y1, x2, y2 = (float(v) for v in pred.instances[index].box)
+        pred = self._shown_prediction()
+        if pred is None or not 0 <= key[1] < len(pred.instances):
+            return
+        x1, y1, x2, y2 = (float(v) for v in pred.instances[key[1]].box)
         self.canvas.centerOn((x1 + x2) / 2, (y1 + y2) / 2)
 
-    def _on_hover(self, index: int) -> None:
+    def _on_hover(self, key: ItemKey | None) -> None:
+        text, tip = "", ""
+        index = prediction_index(key)
         pred = self._shown_prediction()
-        if pred is None or index < 0 or index >= len(pred.instances):
-            self.canvas.viewport().setToolTip("")
-            self.hover_label.setText("")
-            return
-        inst = pred.instances[index]
-        text = f"{pred.class_name(inst)}  {inst.score:.2f}"
-        self.hover_label.setText(f"#{index + 1} {text}")
-        self.canvas.viewport().setToolTip(f"#{index + 1} {text}\narea {inst.area:,} px")
+        if pred is not None and 0 <= index < len(pred.instances):
+            inst = pred.instances[index]
+            text = f"#{index + 1} {pred.class_name(inst)}  {inst.score:.2f}"
+            tip = f"{text}\narea {inst.area:,} px"
+        elif key is not None and key[0] != PREDICTION:
+            found = self._annotation(key[1])
+            if found is not None:
+                text = f"annotation #{found.id} {found.category}"
+                tip = f"{text}\narea {found.area:,} px ({found.source})"
+        self.hover_label.setText(text)
+        self.canvas.viewport().setToolTip(tip)
 
     def _on_pixel_hovered(self, x: int, y: int) -> None:
         self.position_label.setText(f"x {x}, y {y}" if x >= 0 else "")
@@ -748,7 +780,7 @@ class MainWindow(QMainWindow):
 
     def _update_instance_actions(self) -> None:
         a = self.actions_
-        a.hide_selected.setEnabled(self._selected >= 0)
+        a.hide_selected.setEnabled(self.selected_instance >= 0)
         a.show_all.setEnabled(self._shown_prediction() is not None)
 
     # --- settings ------------------------------------------------------------------------------------
@@ -837,8 +869,16 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.open_paths(paths))
 
     def request_auto_run(self, path: str) -> None:
-        """Run the model on ``path`` as soon as it is shown (start-up demo)."""
+        """Run the model on ``path`` as soon as it is shown and a model is chosen (start-up demo)."""
         self._auto_run_pending = normalise_path(path)
-        if self._display is not None and self._display.path == self._auto_run_pending:
-            self._auto_run_pending = None
-            self.run_current()
+        self._maybe_auto_run()
+
+    def _maybe_auto_run(self) -> None:
+        # The demo model is chosen after the first paint; a small image can be on screen before.
+        path = self._auto_run_pending
+        if path is None or self._display is None or self._display.path != path:
+            return
+        if self.models.requested is None and self.models.active is None:
+            return  # models.statusChanged calls again once one is chosen
+        self._auto_run_pending = None
+        self.run_current()

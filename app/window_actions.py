@@ -94,7 +94,7 @@ def build_actions(window: MainWindow) -> WindowActions:
     first = _action(window, "First Image", window.first_image, ("Home",))
     last = _action(window, "Last Image", window.last_image, ("End",))
 
-    deselect = _action(window, "Select &None", lambda: window.select_instance(-1), ("Esc",))
+    deselect = _action(window, "Select &None", lambda: window.select_key(None), ("Esc",))
     hide_selected = _action(window, "&Hide (Reject) Selected Prediction", window.hide_selected_instance, ("H",))
     show_all = _action(window, "Show &Rejected Predictions Again", window.show_all_instances, ("Shift+H",))
     copy_path = _action(window, "&Copy Image Path", lambda: _copy_path(window), ("Ctrl+Shift+C",))

@@ -80,6 +80,7 @@ def main() -> int:
     window.set_prediction(window.current_image_path, pred)
     window.set_score_threshold(0.0)
     editing.accept_all_predictions()
+    editing.set_current_class("a")  # a new instance's class is chosen, never a default (else a picker asks)
     app.processEvents()
     canvas = window.canvas
     viewport = canvas.viewport()
@@ -156,6 +157,18 @@ def main() -> int:
     flush()
     stroke(40, False, 2, "100 % zoom", 500, 300)
     stroke(150, True, 2, "100 % zoom, erase others", 500, 300)
+    # The same stroke with 100 pending predictions shown under the annotations (the review case).
+    pending = []
+    for i in range(100):
+        w, h = int(rng.integers(80, 500)), int(rng.integers(80, 500))
+        x0, y0 = int(rng.integers(0, W - w)), int(rng.integers(0, H - h))
+        bits = np.zeros((h, w), np.uint8)
+        cv2.ellipse(bits, (w // 2, h // 2), (w // 2 - 1, h // 2 - 1), 0, 0, 360, 1, -1)
+        box = np.array([x0, y0, x0 + w, y0 + h], np.float32)
+        pending.append(Instance(i % 3, 0.98 - i * 0.005, box, CroppedMask(x0, y0, bits.astype(bool), (H, W))))
+    window.set_prediction(window.current_image_path, Prediction((H, W), pending, ["a", "b", "c"]))
+    flush()
+    stroke(40, False, 2, "100 % zoom, 100 pending predictions shown", 500, 300)
 
     project = editing.project
     start = time.perf_counter()

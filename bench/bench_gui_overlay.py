@@ -69,7 +69,7 @@ def main() -> int:
     cover = sum(m.bits.size for m in masks) / (H * W)
 
     def new_prediction() -> None:
-        overlay.set_instances(masks, boxes, names, scores, (H, W))
+        overlay.set_predictions(masks, boxes, names, scores, (H, W))
         view.viewport().repaint()
 
     def refresh_no_paint() -> None:

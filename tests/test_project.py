@@ -450,3 +450,22 @@ def test_read_only_and_bundled_folders_keep_their_store_in_the_data_dir(tmp_path
         assert opened.instance_count() > 0
     finally:
         opened.close()
+
+
+def test_first_open_of_a_read_only_folder_with_annotations_names_the_store_in_full(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setenv("MASKSCOPE_DATA_DIR", str(data))
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    _images(folder)
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": W, "height": H}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 18, 18], "area": 324,
+                         "iscrowd": 0, "segmentation": [[2, 2, 20, 2, 20, 20, 2, 20]]}],
+        "categories": [{"id": 1, "name": "cat"}],
+    }  # fmt: skip
+    (folder / "annotations.json").write_text(json.dumps(coco))
+    monkeypatch.setattr("engine.project._writable", lambda f: False)
+    project = Project.open(folder)  # was a ValueError: the store is not under the folder
+    assert "Imported 1 instances" in project.opened_from and str(project.db_path) in project.opened_from
+    project.close()

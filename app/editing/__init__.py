@@ -1,9 +1,10 @@
 """Correcting masks with nothing ever lost: annotations and predictions in the project store,
 editing tools, undo, the review workflow, save/import/export.
 
-``install_editing(window)`` adds everything to a ``MainWindow`` (menus, toolbar, the Annotations
-dock, the annotation layer on the canvas) and returns the ``EditingController``; calling it
-again returns the same controller.
+``install_editing(window)`` adds everything to a ``MainWindow`` (menus, toolbar, the class picker
+and status line of the instance list; annotations are drawn by the canvas's one overlay stack and
+listed in the window's one instance list) and returns the ``EditingController``; calling it again
+returns the same controller.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and what keeps the Classes dock, the class pickers and the canvas colours current.
 
 ``ClassManager`` owns the Classes dock (``app.editing.class_panel``), a "Class:" picker on the
-Annotate toolbar (the class the next new instance gets, in step with the Annotations dock's
+Annotate toolbar (the class the next new instance gets, in step with the instance list's
 picker), and routes "Add Class..." through here, so adding is undoable too.
 
 Undo design: a class operation changes the whole project, not one image, so it is a
@@ -30,9 +30,9 @@ from PySide6.QtWidgets import QComboBox, QLabel
 from app import dialogs
 from app.colors import class_colours
 from app.editing import prompts
-from app.editing.annotation_dock import NO_CLASS_TEXT
 from app.editing.class_panel import NO_COLOUR_RGB, ClassPanel
 from app.editing.class_picker import pick_class
+from app.editing.class_row import NO_CLASS_TEXT
 from app.editing.history import SnapshotCommand
 from app.icons import swatch
 from engine.annotations import IGNORE, AnnotatedInstance
@@ -165,9 +165,9 @@ class ClassManager(QObject):
         p.keepToggled.connect(lambda name, on: self.set_keep(name, on))
         p.useRequested.connect(controller.set_current_class)
         self.picker.activated.connect(lambda i: controller.set_current_class(self.picker.itemText(i)))
-        controller.dock.classesShown.connect(self._sync_picker)
+        controller.class_row.classesShown.connect(self._sync_picker)
         # "Add Class..." (menu and the dock's +) becomes an undoable class operation too.
-        for signal in (controller.actions.add_class.triggered, controller.dock.addClassRequested):
+        for signal in (controller.actions.add_class.triggered, controller.class_row.addClassRequested):
             signal.disconnect()
             signal.connect(lambda *_a: self.add_class())
         controller.annotationsChanged.connect(lambda _key: self._count_timer.start(COUNT_DELAY_MS))
@@ -391,7 +391,7 @@ class ClassManager(QObject):
         project = self.c.project
         if project is None:
             self.panel.set_classes([], None)
-            self.c.layer.set_class_colours({})
+            self.c.overlay.set_class_colours({})
             return
         self.c.history.set_project(project_key(project))
         self._count_timer.stop()
@@ -402,14 +402,12 @@ class ClassManager(QObject):
         ]
         self.panel.set_classes(self._rows, self.c.current_class)
         colours = class_colours(project.classes)
-        dock = self.c.dock
-        if colours != dock.class_colours:
-            dock.class_colours = colours
-            ann = self.c.annotations
-            if ann is not None:
-                dock.set_instances(ann.instances, self.c.selected_id)
-            dock.set_classes(project.classes.names, self.c.current_class)
-        self.c.layer.set_class_colours(colours)
+        row = self.c.class_row
+        self.c.overlay.set_class_colours(colours)
+        if colours != row.class_colours:
+            row.class_colours = colours
+            self.c.refresh_current()  # the list's swatches
+            row.set_classes(project.classes.names, self.c.current_class)
         self.classesChanged.emit()
 
     def _on_image_shown(self) -> None:
@@ -422,7 +420,7 @@ class ClassManager(QObject):
         self.picker.blockSignals(True)
         self.picker.clear()
         dpr = self.picker.devicePixelRatioF()
-        colours = self.c.dock.class_colours
+        colours = self.c.class_row.class_colours
         for name in names:
             rgb = colours.get(name)
             self.picker.addItem(swatch(rgb, dpr) if rgb else swatch(NO_COLOUR_RGB, dpr), name)

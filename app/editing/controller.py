@@ -1,14 +1,16 @@
 """The editing controller: annotations of the image on screen, the tools, undo, and never losing work.
 
-State it owns: one undo stack per image (``History``), the annotation layer and dock, the
-brush/eraser/polygon tools, the selection. Opening project stores, save/import/export and closing
-are ``ProjectFiles`` (``self.files``); stored predictions, runs and the file list's review
-workflow are ``ReviewController`` (``self.review``).
+State it owns: one undo stack per image (``History``), the brush/eraser/polygon tools, the class
+picker above the instance list. It shows annotations through the window's one overlay stack
+(``canvas.overlay``) and one instance list, and selects through the window's one selection
+(``window.selection``; ``selected_id`` is the selected annotation's id). Opening project stores,
+save/import/export and closing are ``ProjectFiles`` (``self.files``); stored predictions, runs
+and the file list's review workflow are ``ReviewController`` (``self.review``).
 
 Every change to an image's annotations, and every accept or reject of a stored prediction, goes
 through ``History.push(SnapshotCommand)`` and comes back through ``apply_snapshot``, which writes
 it through the store (``Project.commit``: instances and review states in one transaction, on the
-writer thread) and updates the layer (dirty rectangles only), the dock, the prediction view and
+writer thread) and updates the overlay (dirty rectangles only), the list, the prediction view and
 the file list. Nothing else writes to ``ImageAnnotations``.
 """
 
@@ -18,19 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from app import dialogs
 from app.editing import prompts
 from app.editing.actions import build_editing_actions
-from app.editing.annotation_dock import AnnotationDock
 from app.editing.brush_tool import MAX_SIZE, MIN_SIZE, SIZE_STEP, BrushTool
 from app.editing.class_picker import pick_class
+from app.editing.class_row import NewClassRow
 from app.editing.files import ProjectFiles
 from app.editing.history import History, Reviews, Snapshot, SnapshotCommand
-from app.editing.layer import AnnotationLayer
 from app.editing.mask_ops import fill_holes
 from app.editing.polygon_tool import PolygonTool
 from app.editing.prompt_tool import PromptTool
@@ -38,6 +39,7 @@ from app.editing.prompting import PromptController
 from app.editing.review import ReviewController
 from app.editing.stroke import Point, Stroke
 from app.image_loader import normalise_path
+from app.selection import ItemKey, annotation_id, annotation_key
 from engine.annotations import AnnotatedInstance, ImageAnnotations
 from engine.errors import MaskScopeError
 from engine.masks import CroppedMask
@@ -63,8 +65,15 @@ class EditingController(QObject):
         self.canvas = window.canvas
         self.settings = window.settings
         self.history = History(self)
-        self.layer = AnnotationLayer(self.canvas.scene())
-        self.dock = AnnotationDock(window)
+        self.overlay = self.canvas.overlay  # the one overlay stack: annotations are drawn there
+        self.list = window.instance_list  # the one instance list: annotations are listed there
+        self.class_row = NewClassRow()
+        self.status_label = QLabel()
+        self.status_label.setEnabled(False)
+        # Its width never widens the dock: a long line is cut at the dock's edge (the tooltip has it all).
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.list.add_header(self.class_row)
+        self.list.add_footer(self.status_label)
         # Any: each tool kind has its own API beside the CanvasTool protocol (callers know which they hold).
         self.tools: dict[str, Any] = {"brush": BrushTool(self, eraser=False), "eraser": BrushTool(self, eraser=True)}
         self.tools["polygon"] = PolygonTool(self)
@@ -79,31 +88,22 @@ class EditingController(QObject):
         self._path: str | None = None  # image on screen whose annotations are shown
         self._project: Project | None = None
         self._name: str | None = None
-        self._selected = -1
+        self._annotation_selected = -1  # last annotation id announced by annotationSelected
         self._stroke: Stroke | None = None
-        self._press_pos: QPoint | None = None
         self.files = ProjectFiles(self)
         self.review = ReviewController(self)
         self.actions = build_editing_actions(self)
-        window.add_dock(self.dock)
-        self.layer.set_opacity(window.overlay_controls.opacity)
-        self.layer.set_view_scale(self.canvas.scale_factor)
 
         window.imageShown.connect(self._on_image_shown)
         window.imageFailed.connect(self._on_image_failed)
-        window.overlay_controls.opacityChanged.connect(self.layer.set_opacity)
-        window.actions_.show_labels.toggled.connect(self.layer.set_show_labels)
-        window.actions_.deselect.triggered.connect(lambda: self.select(-1))
-        # One selection: picking a prediction drops the annotation selection (and the reverse, in select).
-        window.instanceSelected.connect(lambda i: self.select(-1) if i >= 0 else None)
-        self.layer.set_show_labels(window.actions_.show_labels.isChecked())
+        window.selection.changed.connect(self._on_selection)
         self.canvas.zoomChanged.connect(self._on_zoom)
-        self.dock.instanceSelected.connect(self.select)
-        self.dock.relabelRequested.connect(lambda i: self.relabel(i))
-        self.dock.deleteRequested.connect(lambda i: self.delete(i))
-        self.dock.fillHolesRequested.connect(lambda i: self.fill_holes(i))
-        self.dock.currentClassChanged.connect(self.set_current_class)
-        self.dock.addClassRequested.connect(self.add_class)
+        self.list.relabelRequested.connect(lambda i: self.relabel(i))
+        self.list.deleteRequested.connect(lambda i: self.delete(i))
+        self.list.fillHolesRequested.connect(lambda i: self.fill_holes(i))
+        self.list.acceptRequested.connect(lambda i: self.accept_prediction(i))
+        self.class_row.currentClassChanged.connect(self.set_current_class)
+        self.class_row.addClassRequested.connect(self.add_class)
         self.files.projectOpened.connect(lambda _p: self._refresh_classes())
         self.files.projectOpened.connect(self.review.project_opened)
         self._status_timer = QTimer(self)
@@ -139,11 +139,12 @@ class EditingController(QObject):
 
     @property
     def selected_id(self) -> int:
-        return self._selected
+        """The selected annotation's id (-1: none, or a prediction is selected)."""
+        return annotation_id(self.window.selection.key)
 
     def selected_annotation(self) -> AnnotatedInstance | None:
-        ann = self.annotations
-        return ann.find(self._selected) if ann is not None and self._selected > 0 else None
+        ann, selected = self.annotations, self.selected_id
+        return ann.find(selected) if ann is not None and selected > 0 else None
 
     @property
     def tool(self):
@@ -157,7 +158,6 @@ class EditingController(QObject):
     # ==============================================================================================
     def _on_image_shown(self, path: str) -> None:
         self._commit_stroke()  # a stroke still held when the image changes belongs to the old image
-        self.layer.set_opacity(self.window.overlay_controls.opacity)
         path = normalise_path(path)
         try:
             project, name = self.files.project_for(path)
@@ -178,9 +178,9 @@ class EditingController(QObject):
             )
             return
         self._project, self._name, self._path = project, name, path
-        self._selected = -1
-        self.layer.set_image(ann.image_size, ann.instances)
-        self.dock.set_instances(ann.instances)
+        self._deselect_annotation()
+        self.overlay.set_annotation_image(ann.image_size, ann.instances)
+        self.list.set_annotations(ann.instances, self.overlay.rgb)
         self.history.activate(path)
         if self.tool_name == "polygon":
             self.tools["polygon"].cancel()
@@ -208,9 +208,9 @@ class EditingController(QObject):
 
     def _show_none(self) -> None:
         self._path = self._name = None
-        self._selected = -1
-        self.layer.clear()
-        self.dock.set_instances([])
+        self._deselect_annotation()
+        self.overlay.clear_annotations()
+        self.list.set_annotations([], self.overlay.rgb)
         self.history.activate(None)
         if self.tool_name == "polygon":
             self.tools["polygon"].cancel()
@@ -233,14 +233,16 @@ class EditingController(QObject):
         if reviews and key == self._path:
             self.window.refresh_prediction_view()
         if key == self._path:
-            self.layer.set_instances(ann.instances)
-            keep = self._selected if select is None else select
-            self._selected = keep if ann.find(keep) is not None else -1
-            self.layer.set_selected(self._selected)
-            self.dock.set_instances(ann.instances, self._selected)
+            self.overlay.set_annotations(ann.instances)
+            self.list.set_annotations(ann.instances, self.overlay.rgb)
+            keep = self.selected_id if select is None else select  # -1: drop a selected annotation
+            if keep > 0 and ann.find(keep) is not None:
+                self.window.select_key(annotation_key(keep))
+            else:
+                self._deselect_annotation()  # a selected prediction stays (until it is reviewed)
+            self.overlay.set_selected(self.window.selection.key)  # its outline and label were rebuilt
             if self.tool_name == "polygon":
                 self.tools["polygon"].refresh()
-            self.annotationSelected.emit(self._selected)
         self._refresh_classes()
         self._update_actions()
         self._status_timer.start(300)  # the footer asks the store: not on every stroke
@@ -263,7 +265,7 @@ class EditingController(QObject):
         if same and tuple(reviews_after) == tuple(reviews_before):
             return False
         command = SnapshotCommand(
-            self, self._path, text, before, tuple(after), select_after, self._selected, reviews_after, reviews_before
+            self, self._path, text, before, tuple(after), select_after, self.selected_id, reviews_after, reviews_before
         )
         self.history.push(self._path, command)
         return True
@@ -272,16 +274,23 @@ class EditingController(QObject):
     # Selection
     # ==============================================================================================
     def select(self, instance_id: int) -> None:
+        """Select annotation ``instance_id`` (the one selection; -1 or an unknown id: none)."""
         ann = self.annotations
         if ann is None or ann.find(instance_id) is None:
-            instance_id = -1
-        if instance_id == self._selected:
+            self.window.select_key(None)
+        else:
+            self.window.select_key(annotation_key(instance_id))
+
+    def _deselect_annotation(self) -> None:
+        """Drop the selection when it is an annotation (a selected prediction stays)."""
+        if self.selected_id > 0:
+            self.window.select_key(None)
+
+    def _on_selection(self, key: ItemKey | None) -> None:
+        instance_id = annotation_id(key)
+        if instance_id == self._annotation_selected:
             return
-        self._selected = instance_id
-        if instance_id > 0 and self.window.selected_instance >= 0:
-            self.window.select_instance(-1)
-        self.layer.set_selected(instance_id)
-        self.dock.select(instance_id)
+        self._annotation_selected = instance_id
         if self.tool_name == "polygon":
             tool = self.tools["polygon"]
             tool.active_vertex = None
@@ -430,7 +439,7 @@ class EditingController(QObject):
     # ==============================================================================================
     def delete(self, instance_id: int | None = None) -> bool:
         ann = self.annotations
-        instance_id = self._selected if instance_id is None else instance_id
+        instance_id = self.selected_id if instance_id is None else instance_id
         if ann is None or ann.find(instance_id) is None:
             self.status("Select an annotation to delete.")
             return False
@@ -440,7 +449,7 @@ class EditingController(QObject):
     def relabel(self, instance_id: int | None = None, category: str | None = None) -> bool:
         """Give an instance another class (asked with the class picker when ``category`` is None)."""
         ann, project = self.annotations, self._project
-        instance_id = self._selected if instance_id is None else instance_id
+        instance_id = self.selected_id if instance_id is None else instance_id
         inst = ann.find(instance_id) if ann is not None else None
         if inst is None or project is None:
             self.status("Select an annotation to relabel.")
@@ -457,7 +466,7 @@ class EditingController(QObject):
 
     def fill_holes(self, instance_id: int | None = None) -> bool:
         ann = self.annotations
-        instance_id = self._selected if instance_id is None else instance_id
+        instance_id = self.selected_id if instance_id is None else instance_id
         inst = ann.find(instance_id) if ann is not None else None
         if inst is None:
             self.status("Select an annotation to fill its holes.")
@@ -520,7 +529,7 @@ class EditingController(QObject):
         names = project.classes.names if project is not None else []
         if self.current_class not in names:
             self.current_class = None  # never silently the first class: the picker asks (issue 10)
-        self.dock.set_classes(names, self.current_class)
+        self.class_row.set_classes(names, self.current_class)
 
     def _class_for_new(self) -> str | None:
         if self.current_class is None and self._project is not None:
@@ -538,7 +547,7 @@ class EditingController(QObject):
         ann = self.annotations
         if ann is None:
             return False
-        target = self._selected if ann.find(self._selected) is not None else None
+        target = self.selected_id if ann.find(self.selected_id) is not None else None
         new_instance = None
         if mode == "brush" and target is None:
             category = self._class_for_new()
@@ -556,8 +565,8 @@ class EditingController(QObject):
             erase_others=self.erase_others and mode == "brush",
         )
         rect = self._stroke.press(point)
-        self.layer.set_overrides(self._stroke.display_masks())
-        self.layer.refresh_rect(rect)
+        self.overlay.set_overrides(self._stroke.display_masks())
+        self.overlay.refresh_rect(rect)
         return True
 
     def extend_stroke(self, point: Point) -> None:
@@ -565,22 +574,22 @@ class EditingController(QObject):
         if stroke is None:
             return
         rect = stroke.move(point)
-        self.layer.set_overrides(stroke.display_masks())
-        self.layer.refresh_rect(rect)
+        self.overlay.set_overrides(stroke.display_masks())
+        self.overlay.refresh_rect(rect)
 
     def end_stroke(self) -> bool:
         stroke, self._stroke = self._stroke, None
         if stroke is None:
             return False
         result = stroke.result()
-        self.layer.clear_overrides()
+        self.overlay.clear_overrides()
         changed = stroke.changed(result)
         if changed:
             select = stroke.target_id if any(i.id == stroke.target_id for i in result) else -1
             text = "Brush Stroke" if stroke.mode == "brush" else "Erase"
             changed = self._push(text, result, select)  # recomposites where instances changed
         if not changed:
-            self.layer.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
+            self.overlay.refresh_rect(stroke.dirty)  # the working copies are gone: show the model again
         return changed
 
     @property
@@ -593,15 +602,15 @@ class EditingController(QObject):
         self._commit_stroke()
 
     def refresh_current(self) -> None:
-        """Re-read the current image's annotations into the layer and the dock (after an import)."""
+        """Re-read the current image's annotations into the overlay and the list (after an import)."""
         ann = self.annotations
         if ann is None:
             return
-        self.layer.set_instances(ann.instances)
-        if ann.find(self._selected) is None:
-            self._selected = -1
-        self.layer.set_selected(self._selected)
-        self.dock.set_instances(ann.instances, self._selected)
+        self.overlay.set_annotations(ann.instances)
+        self.list.set_annotations(ann.instances, self.overlay.rgb)
+        if self.selected_id > 0 and ann.find(self.selected_id) is None:
+            self._deselect_annotation()
+        self.overlay.set_selected(self.window.selection.key)
         self._refresh_classes()
 
     def _commit_stroke(self) -> None:
@@ -615,8 +624,8 @@ class EditingController(QObject):
         if self._stroke is not None:
             dirty = self._stroke.dirty
             self._stroke = None
-            self.layer.clear_overrides()
-            self.layer.refresh_rect(dirty)
+            self.overlay.clear_overrides()
+            self.overlay.refresh_rect(dirty)
             for name in ("brush", "eraser"):
                 self.tools[name].reset()
 
@@ -710,14 +719,13 @@ class EditingController(QObject):
             action.setChecked(True)
 
     def _on_zoom(self, _percent: float) -> None:
-        self.layer.set_view_scale(self.canvas.scale_factor)
         for name in ("brush", "eraser"):
             self.tools[name].update_cursor_size()
         if self.tool_name == "polygon":
             self.tools["polygon"].refresh()
 
     # ==============================================================================================
-    # Events: clicks that select annotations, keys for the polygon tool
+    # Events: keys for the polygon tool, the brush cursor leaving the canvas
     # ==============================================================================================
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         etype = event.type()
@@ -743,23 +751,10 @@ class EditingController(QObject):
         return True  # ShortcutOverride accepted: the key comes to us instead of a window shortcut
 
     def _viewport_event(self, event: QEvent, etype: QEvent.Type) -> None:
+        # Clicks select through the canvas (``instanceClicked``: the one hit test of both kinds).
         if etype == QEvent.Type.Leave:
             for name in ("brush", "eraser"):
                 self.tools[name].cursor.hide()
-            return
-        if self.tool_name != "select":
-            return
-        if etype == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
-            self._press_pos = event.position().toPoint()
-        elif etype == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
-            start, self._press_pos = self._press_pos, None
-            if start is None or self._path is None:
-                return
-            now = event.position().toPoint()
-            if (now - start).manhattanLength() >= QApplication.startDragDistance():
-                return  # that was a pan
-            pos = self.canvas.image_pos(event.position())
-            self.select(self.layer.instance_at(pos.x(), pos.y()))
 
     # ==============================================================================================
     # Status

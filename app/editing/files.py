@@ -276,9 +276,9 @@ class ProjectFiles(QObject):
 
     # --- status ----------------------------------------------------------------------------------------
     def update_status(self) -> None:
-        """The dock's line about the project: where it is stored, and whether the COCO file is current."""
+        """The instance list's line about the project: where it is stored, and whether the COCO file is current."""
         project = self.c.project
-        label = self.c.dock.status
+        label = self.c.status_label
         if project is None:
             label.setText("")
             return
@@ -291,6 +291,7 @@ class ProjectFiles(QObject):
             state = f"{coco} written {when}" if when else f"{coco} up to date"
         label.setText(f"Stored in .maskscope/project.db; {state}")
         label.setToolTip(
+            f"Stored in .maskscope/project.db; {state}\n"
             f"Every edit is committed to {project.db_path} as it is made.\n"
             f"Save (Ctrl+S) writes the COCO interchange file {project.annotations_path}."
         )

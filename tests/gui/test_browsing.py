@@ -121,7 +121,7 @@ def test_settings_persist_between_runs(qtbot, settings, errors, image_folder, tm
         assert second.canvas.overlay.fill.opacity() == 0.3
         assert second.score_threshold == 0.65
         assert second.actions_.show_boxes.isChecked()
-        assert second.canvas.overlay.boxes.show_boxes
+        assert second.canvas.overlay.labels.show_boxes
         assert settings.recent()[:2] == [normalise_path(image_folder), normalise_path(image_folder / "img_2.png")]
         second.actions_.recent_menu.aboutToShow.emit()
         texts = [a.text() for a in second.actions_.recent_menu.actions()]

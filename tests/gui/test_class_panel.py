@@ -12,7 +12,9 @@ from app.editing import controller as controller_module
 from app.editing import install_editing, prompts
 from app.editing.class_panel import install_class_panel
 from app.editing.class_picker import ClassPickerDialog
+from app.instance_list import COL_CLASS
 from app.overlay import pack_argb
+from app.selection import annotation_key
 from engine.annotations import IGNORE
 from engine.project import Project
 
@@ -98,7 +100,7 @@ def test_rename_merge_delete_with_undo_redo_in_the_store(classes_window, qtbot, 
     assert manager.rename("cat", "kitten")
     assert ed.current_class == "kitten" and manager.picker.currentText() == "kitten"
     assert [i.category for i in ed.annotations] == ["kitten"]
-    assert ed.dock.row(1).text(1) == "kitten"
+    assert window.instance_list.text(annotation_key(1), COL_CLASS) == "kitten"
     assert manager.panel.row_texts()["kitten"][1:3] == [str(cat_id), "2"]
     ed.project.flush()
     counts, classes, ids = _stored(folder)
@@ -149,7 +151,7 @@ def test_rename_merge_delete_with_undo_redo_in_the_store(classes_window, qtbot, 
     assert "kitten" in ed.project.classes
     monkeypatch.setattr(prompts, "confirm", lambda parent, title, text: asked.append(text) or True)
     assert manager.delete("kitten")
-    assert len(ed.annotations) == 0 and ed.layer.pixel(25, 25) == 0
+    assert len(ed.annotations) == 0 and ed.overlay.pixel(25, 25) == 0
     assert not window.file_list.state(window.current_image_path).annotated
     ed.project.flush()
     counts, classes, _ = _stored(folder)
@@ -190,15 +192,15 @@ def test_recolour_and_keep_are_undoable_and_colour_the_canvas(classes_window, qt
     window, ed, manager = classes_window
     manager.add_class("cat")
     inst = _draw(ed, "a", "cat")
-    before = ed.layer.pixel(25, 25)
+    before = ed.overlay.pixel(25, 25)
     assert manager.recolour("cat", "#ff0000")
-    assert ed.layer.pixel(25, 25) == int(pack_argb((255, 0, 0))) != before
-    assert ed.layer.color(inst) == (255, 0, 0)
+    assert ed.overlay.pixel(25, 25) == int(pack_argb((255, 0, 0))) != before
+    assert ed.overlay.annotation_color(inst) == (255, 0, 0)
     assert ed.project.classes.get("cat").colour == "#ff0000"
     _undo(window, qtbot)
-    assert ed.layer.pixel(25, 25) == before and ed.project.classes.get("cat").colour == ""
+    assert ed.overlay.pixel(25, 25) == before and ed.project.classes.get("cat").colour == ""
     _redo(window, qtbot)
-    assert ed.layer.pixel(25, 25) == int(pack_argb((255, 0, 0)))
+    assert ed.overlay.pixel(25, 25) == int(pack_argb((255, 0, 0)))
 
     manager.add_class("fish")
     assert [c.name for c in ed.project.exported_classes()] == ["cat"]
@@ -226,13 +228,13 @@ def test_new_instances_take_the_class_shown_in_the_picker_never_the_first(
     ed.refresh_current()
     # Nothing chosen yet: both pickers say so, and drawing asks instead of using "cat".
     assert ed.current_class is None
-    assert ed.dock.class_combo.currentIndex() == -1 and manager.picker.currentIndex() == -1
-    # The Annotations dock's picker is on screen (the toolbar one too when the window is wide enough).
-    assert ed.dock.class_combo.isVisibleTo(window) and ed.dock.class_combo.placeholderText()
-    assert manager.picker.placeholderText() == ed.dock.class_combo.placeholderText()
+    assert ed.class_row.class_combo.currentIndex() == -1 and manager.picker.currentIndex() == -1
+    # The instance list's class picker is on screen (the toolbar one too when the window is wide enough).
+    assert ed.class_row.class_combo.isVisibleTo(window) and ed.class_row.class_combo.placeholderText()
+    assert manager.picker.placeholderText() == ed.class_row.class_combo.placeholderText()
     offered = [manager.picker.itemText(i) for i in range(manager.picker.count())]
     assert offered == ["cat", "dog"]
-    assert [ed.dock.class_combo.itemText(i) for i in range(ed.dock.class_combo.count())] == ["cat", "dog"]
+    assert [ed.class_row.class_combo.itemText(i) for i in range(ed.class_row.class_combo.count())] == ["cat", "dog"]
     asked: list[list[str]] = []
 
     def pick(parent, names, current, title, allow_new=True):
@@ -243,11 +245,11 @@ def test_new_instances_take_the_class_shown_in_the_picker_never_the_first(
     assert ed.add_polygon_instance(_square("a"))
     assert asked and ed.annotations.instances[-1].category == "dog"
     assert ed.current_class == "dog" and manager.picker.currentText() == "dog"
-    assert ed.dock.class_combo.currentText() == "dog"
+    assert ed.class_row.class_combo.currentText() == "dog"
 
     # Choosing in the toolbar picker sets the class of the next instance (and the dock shows it).
     manager.picker.activated.emit(manager.picker.findText("cat"))
-    assert ed.current_class == "cat" and ed.dock.class_combo.currentText() == "cat"
+    assert ed.current_class == "cat" and ed.class_row.class_combo.currentText() == "cat"
     ed.select(-1)
     assert ed.add_polygon_instance(_square("b"))
     assert ed.annotations.instances[-1].category == "cat"
@@ -325,7 +327,7 @@ def test_the_panel_buttons_ask_and_act(classes_window, qtbot, image_folder, monk
     monkeypatch.setattr(prompts, "ask_colour", lambda parent, title, current="": "#00ff00")
     panel.select("dog")
     qtbot.mouseClick(panel.buttons["recolour"], Qt.MouseButton.LeftButton)
-    assert ed.project.classes.get("dog").colour == "#00ff00" and ed.dock.class_colours["dog"] == (0, 255, 0)
+    assert ed.project.classes.get("dog").colour == "#00ff00" and ed.class_row.class_colours["dog"] == (0, 255, 0)
     offered: list[list[str]] = []
     monkeypatch.setattr(class_ops, "pick_class", lambda parent, names, *a, **k: offered.append(names) or "cats")
     qtbot.mouseClick(panel.buttons["merge"], Qt.MouseButton.LeftButton)

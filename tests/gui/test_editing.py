@@ -10,10 +10,12 @@ from PySide6.QtWidgets import QApplication
 
 from app.editing import install_editing
 from app.editing.class_picker import ClassPickerDialog, rank_classes
-from app.editing.layer import annotation_rgb
 from app.editing.mask_ops import GrowableMask, fill_holes, segment_footprint
 from app.image_loader import normalise_path
+from app.instance_list import COL_CLASS
+from app.instance_overlay import annotation_rgb
 from app.overlay import pack_argb
+from app.selection import annotation_key, prediction_key
 from engine.annotations import masks_equal
 from engine.masks import CroppedMask
 from engine.polygons import polygons_to_mask
@@ -92,11 +94,11 @@ def test_accept_prediction_undo_redo(editing, window, qtbot):
     assert "disc" in ed.project.classes
     assert not window.canvas.overlay.visible[0]  # it left the prediction view
     assert ed.selected_id == inst.id
-    # The annotation layer shows it.
+    # The overlay's annotation fill shows it.
     x1, y1, x2, y2 = (int(v) for v in pred.instances[0].box)
     cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
-    assert ed.layer.pixel(cx, cy) == int(pack_argb(annotation_rgb(inst.id)))
-    assert ed.dock.row_count() == 1 and ed.dock.row(inst.id).text(1) == "disc"
+    assert ed.overlay.pixel(cx, cy) == int(pack_argb(annotation_rgb(inst.id)))
+    assert ed.list.model.count("annotation") == 1 and ed.list.text(annotation_key(inst.id), COL_CLASS) == "disc"
     assert window.file_list.state(window.current_image_path).annotated
 
     # Ctrl+Z through the real shortcut, then redo with Ctrl+Shift+Z and Ctrl+Y.
@@ -106,7 +108,7 @@ def test_accept_prediction_undo_redo(editing, window, qtbot):
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert len(ed.annotations) == 0
     assert window.canvas.overlay.visible[0]
-    assert ed.layer.pixel(cx, cy) == 0
+    assert ed.overlay.pixel(cx, cy) == 0
     assert not window.file_list.state(window.current_image_path).annotated
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert len(ed.annotations) == 1 and masks_equal(ed.annotations.instances[0].mask, pred.instances[0].mask)
@@ -169,10 +171,10 @@ def test_brush_stroke_adds_exactly_the_pixels_under_it(editing, window, qtbot):
     assert ed.selected_id == after.id
     # The layer shows the stroke: a painted pixel outside the original disc has the instance colour.
     ys, xs = np.nonzero(truth & ~_full(before.mask))
-    assert ed.layer.pixel(int(xs[0]), int(ys[0])) == int(pack_argb(annotation_rgb(after.id)))
+    assert ed.overlay.pixel(int(xs[0]), int(ys[0])) == int(pack_argb(annotation_rgb(after.id)))
     _stack(ed).undo()
     assert masks_equal(ed.annotations.instances[0].mask, before.mask)
-    assert ed.layer.pixel(int(xs[0]), int(ys[0])) == 0
+    assert ed.overlay.pixel(int(xs[0]), int(ys[0])) == 0
 
 
 def test_eraser_removes_and_brush_with_no_selection_creates(editing, window, qtbot):
@@ -241,12 +243,12 @@ def test_stroke_touches_only_its_region(editing, window, qtbot):
     ed.select(1)
     ed.set_tool("brush")
     ed.set_brush_size(4)
-    start = ed.layer.composite_pixels
+    start = ed.overlay.composite_pixels
     ed.begin_stroke("brush", (30.0, 30.0))
     ed.extend_stroke((33.0, 31.0))
     ed.extend_stroke((36.0, 33.0))
     # three segments of a 4 px brush: a few hundred pixels, not the 19,200 of the image
-    assert ed.layer.composite_pixels - start < 3 * 12 * 12
+    assert ed.overlay.composite_pixels - start < 3 * 12 * 12
     ed.end_stroke()
 
 
@@ -343,7 +345,7 @@ def test_relabel_through_the_class_picker(editing, window, qtbot):
     assert ed.relabel()
     assert seen[0][:2] == ["block", "blob"] or seen[0][:2] == ["blob", "block"]
     assert ed.annotations.instances[0].category == seen[0][0]
-    assert ed.dock.row(1).text(1) == seen[0][0]
+    assert ed.list.text(annotation_key(1), COL_CLASS) == seen[0][0]
     _stack(ed).undo()
     assert ed.annotations.instances[0].category == "disc"
     # A name that is not a class yet becomes one.
@@ -360,7 +362,7 @@ def test_new_instance_asks_its_class_then_the_brush_creates_it(editing, window, 
     _answer_picker(qtbot, "wheel", seen)
     ed.actions.new_instance.trigger()
     assert ed.current_class == "wheel" and ed.tool_name == "brush" and ed.selected_id == -1
-    assert ed.dock.class_combo.currentText() == "wheel"
+    assert ed.class_row.class_combo.currentText() == "wheel"
     ed.begin_stroke("brush", (20.0, 20.0))
     ed.end_stroke()
     assert [(i.category, i.source) for i in ed.annotations] == [("wheel", "manual")]
@@ -404,10 +406,11 @@ def test_click_selects_annotation_and_dock_syncs(editing, window, qtbot):
     x1, y1, x2, y2 = pred.instances[1].box
     _click(qtbot, window, (x1 + x2) / 2, (y1 + y2) / 2)
     assert ed.selected_id == 2
-    assert ed.dock.selected_id() == 2
-    ed.dock.tree.setCurrentItem(ed.dock.row(1))
+    assert ed.list.selected_key() == annotation_key(2)
+    rect = ed.list.row_rect(annotation_key(1))  # a click on its row selects it everywhere
+    qtbot.mouseClick(ed.list.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert ed.selected_id == 1
-    assert ed.layer.outlines.selected == 1
+    assert ed.overlay.outlines.selected == annotation_key(1) == window.selection.key
 
 
 # --- history per image --------------------------------------------------------------------------------
@@ -462,4 +465,9 @@ def test_one_selection_for_predictions_and_annotations(editing, window):
     assert window.selected_instance == 1 and ed.selected_id == -1
     ed.select(ann_id)  # an annotation: the prediction is no longer selected
     assert ed.selected_id == ann_id and window.selected_instance == -1
-    assert window.canvas.overlay.selected == -1 and window.instance_list.selected_index() == -1
+    assert window.canvas.overlay.selected == annotation_key(ann_id) == window.instance_list.selected_key()
+    window.actions_.deselect.trigger()  # Esc: nothing selected, of either kind
+    assert window.selection.key is None and ed.selected_id == -1 and window.selected_instance == -1
+    assert window.instance_list.selected_key() is None
+    window.select_key(prediction_key(1))
+    assert window.canvas.overlay.selected == prediction_key(1) and ed.selected_id == -1

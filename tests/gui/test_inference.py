@@ -31,7 +31,7 @@ def test_run_current_through_worker(window, qtbot, image_folder, fake_model):
     pred = window.current_prediction
     assert pred is window.predictions[path] and len(pred.instances) == 3
     assert window.file_list.state(path).predicted
-    assert len(window.canvas.overlay) == 3
+    assert window.canvas.overlay.prediction_count == 3
     assert list(window.canvas.overlay.visible) == [True, True, False]  # 0.30 is under the 0.5 default
     assert window.time_label.text().endswith("ms")
 
@@ -50,12 +50,12 @@ def test_switching_images_while_running_is_safe(window, qtbot, image_folder):
     assert blocker.args == [first]
     assert window.current_image_path == second
     assert window.current_prediction is None  # the result belongs to the first image only
-    assert len(window.canvas.overlay) == 0
+    assert window.canvas.overlay.prediction_count == 0
     assert window.file_list.state(first).predicted
     with qtbot.waitSignal(window.imageShown, timeout=10000):
         window.show_file(first)  # going back shows the cached result
     assert window.current_prediction is window.predictions[first]
-    assert len(window.canvas.overlay) == 3
+    assert window.canvas.overlay.prediction_count == 3
     assert window.instance_list.model.rowCount() == 3 and window.instance_list.visible_row_count() == 2
 
 
@@ -113,7 +113,7 @@ def test_real_maskrcnn_through_worker(window, qtbot, tmp_path):
     assert pred.class_names == segmenter.class_names
     scores = [inst.score for inst in pred.instances]
     assert scores == sorted(scores, reverse=True)
-    assert len(window.canvas.overlay) == len(pred.instances)
+    assert window.canvas.overlay.prediction_count == len(pred.instances)
 
 
 def test_bad_weights_file_shows_dialog_and_keeps_model(window, qtbot, tmp_path, fake_model, errors):
@@ -172,3 +172,15 @@ def test_missing_yolact_weights_says_what_to_do(window, qtbot, fake_model, error
     assert "yolact_resnet50_54_800000.pth" in message and str(tmp_path) in message
     assert "Load weights" in message
     assert window.models.active.label == "fake"
+
+
+def test_start_up_run_waits_for_the_model_chosen_after_the_image(window, qtbot, image_folder, errors):
+    # At start-up a small image can be on screen before the demo model is chosen (after the first paint).
+    path = image_folder / "img_0.png"
+    _open(window, qtbot, path)
+    assert window.models.requested is None and window.models.active is None
+    window.request_auto_run(str(path))
+    assert errors == []  # no "Choose a model first": the run waits
+    with qtbot.waitSignal(window.predictionArrived, timeout=10000):
+        window.use_segmenter(FakeSegmenter(), "fake")
+    assert window.current_prediction is not None and errors == []

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.colors import instance_rgb
 from app.overlay import composite_fill, instance_at, mask_contours
+from app.selection import prediction_key
 from engine.masks import CroppedMask
 
 
@@ -25,6 +26,9 @@ def shown(window, qtbot, image_folder):
     window.set_score_threshold(0.5)
     window.canvas.fit_to_window()
     return window, pred
+
+
+P = prediction_key
 
 
 def _pixel(window, x: int, y: int) -> np.ndarray:
@@ -76,7 +80,7 @@ def test_threshold_slider_filters_live(shown):
     window.overlay_controls.threshold_slider.setValue(80)  # hides the 0.70 instance
     assert overlay.composite_count == count + 1
     assert np.abs(_pixel(window, x1, y1) - window.current_image[y1, x1]).max() <= 1
-    assert not window.instance_list.is_listed(1) and window.instance_list.is_listed(0)
+    assert not window.instance_list.is_listed(P(1)) and window.instance_list.is_listed(P(0))
     assert window.instance_list.windowTitle() == "Instances (1 of 3)"
     window.overlay_controls.threshold_slider.setValue(20)  # shows all three
     assert np.abs(_pixel(window, x2, y2) - _expected(window, x2, y2, 2, 0.5)).max() <= 3
@@ -87,11 +91,11 @@ def test_instance_checkbox_hides_it(shown):
     window, pred = shown
     x, y = _centre(pred, 0)
     # What the view does to the row's check box when it is clicked.
-    window.instance_list.item(0).setCheckState(Qt.CheckState.Unchecked)
-    assert not window.instance_list.is_checked(0)
+    window.instance_list.item(P(0)).setCheckState(Qt.CheckState.Unchecked)
+    assert not window.instance_list.is_checked(P(0))
     assert np.abs(_pixel(window, x, y) - window.current_image[y, x]).max() <= 1
     window.show_all_instances()
-    assert window.instance_list.is_checked(0)
+    assert window.instance_list.is_checked(P(0))
     assert np.abs(_pixel(window, x, y) - _expected(window, x, y, 0, 0.5)).max() <= 3
 
 
@@ -101,7 +105,7 @@ def test_outlines_toggle(shown):
     inst = pred.instances[1]  # a rectangle: its left edge column is an outline
     x0, y0 = inst.mask.x0, inst.mask.y0
     y = y0 + inst.mask.bits.shape[0] // 2
-    window.canvas.overlay.boxes.set_flags(labels=False, scores=False)
+    window.canvas.overlay.labels.set_flags(labels=False, scores=False)
     on = _pixel(window, x0, y)
     window.actions_.show_outlines.setChecked(False)
     off = _pixel(window, x0, y)
@@ -137,7 +141,7 @@ def test_hover_shows_class_and_score(shown):
     _move(window, *_centre(pred, 1))
     assert window.hover_label.text() == "#2 block  0.70"
     assert "block" in window.canvas.viewport().toolTip()
-    assert window.canvas.overlay.hovered == 1
+    assert window.canvas.overlay.hovered == P(1)
     _move(window, 1, 1)
     assert window.hover_label.text() == ""
 
@@ -148,20 +152,20 @@ def test_click_selects_and_list_follows(shown, qtbot):
         _click(window, *_centre(pred, 1))
     assert blocker.args == [1]
     assert window.selected_instance == 1
-    assert window.instance_list.selected_index() == 1
-    assert window.canvas.overlay.selected == 1
+    assert window.instance_list.selected_key() == P(1) == window.selection.key
+    assert window.canvas.overlay.selected == P(1)
     # Selecting in the list selects on the canvas.
     view = window.instance_list.view
     with qtbot.waitSignal(window.instanceSelected) as blocker:
-        rect = window.instance_list.row_rect(0)
+        rect = window.instance_list.row_rect(P(0))
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == [0]
-    assert window.canvas.overlay.selected == 0
+    assert window.canvas.overlay.selected == P(0)
     # A click on no instance clears the selection.
     with qtbot.waitSignal(window.instanceSelected) as blocker:
         _click(window, 1, 1)
     assert blocker.args == [-1]
-    assert window.instance_list.selected_index() == -1
+    assert window.instance_list.selected_key() is None and window.selection.key is None
 
 
 def test_hidden_instances_are_not_hit(shown):

@@ -49,8 +49,8 @@ def test_every_edit_is_stored_at_once_and_a_crashed_session_loses_nothing(
     qtbot.waitUntil(lambda: len(_stored_annotations(image_folder)) == 1, timeout=5000)
     assert not (image_folder / "annotations.json").exists()
     assert not (image_folder / "annotations.autosave.json").exists()
-    qtbot.waitUntil(lambda: "not yet in annotations.json" in ed.dock.status.text(), timeout=3000)
-    assert ed.dock.status.text().startswith("Stored in .maskscope/project.db")
+    qtbot.waitUntil(lambda: "not yet in annotations.json" in ed.status_label.text(), timeout=3000)
+    assert ed.status_label.text().startswith("Stored in .maskscope/project.db")
 
     # The process "dies" here: no save, no close. A new session opens the same folder.
     win2 = new_window()
@@ -76,9 +76,9 @@ def test_save_writes_coco_and_closing_asks_nothing(window, new_window, qtbot, im
     ed.actions.save.trigger()
     assert len(load_coco(image_folder / "annotations.json").images[0].instances) == 2
     assert not ed.project.is_dirty
-    assert "annotations.json written" in ed.dock.status.text()
+    assert "annotations.json written" in ed.status_label.text()
     ed.relabel(ed.annotations.instances[0].id, "block")
-    qtbot.waitUntil(lambda: "1 edit not yet in annotations.json" in ed.dock.status.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "1 edit not yet in annotations.json" in ed.status_label.text(), timeout=3000)
     assert window.close()
     assert asked == [] and not window.isVisible()
     win2 = new_window()
@@ -138,7 +138,7 @@ def test_save_as_is_remembered_by_the_project(window, new_window, qtbot, image_f
     monkeypatch.setattr(prompts, "get_save_path", lambda parent, caption, start: str(target))
     ed.actions.save_as.trigger()
     assert target.exists() and not (image_folder / "annotations.json").exists()
-    assert "labels.json written" in ed.dock.status.text()
+    assert "labels.json written" in ed.status_label.text()
     window.close()
     win2 = new_window()
     ed2 = install_editing(win2)
@@ -266,7 +266,7 @@ def test_import_errors_in_a_dialog_and_a_good_import_is_undoable(
     assert ed.files.import_annotations(str(good))
     assert errors[-1][0] == "Import finished"
     assert [i.category for i in ed.annotations] == ["thing"] and ed.annotations.instances[0].area == 40 * 30
-    assert ed.layer.instances and window.file_list.state(normalise_path(image_folder / "img_1.png")).annotated
+    assert ed.overlay.annotations and window.file_list.state(normalise_path(image_folder / "img_1.png")).annotated
     ed.actions.undo.trigger()  # undoes the import on this image only
     assert len(ed.annotations) == 0
     assert len(ed.project.annotations("img_1.png")) == 1

@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QApplication
 
 from app.editing import install_editing
 from app.image_loader import normalise_path
+from app.instance_list import COL_STATE
+from app.selection import prediction_key
 from engine.project import store_path_for
 from engine.store.store import ProjectStore
 
@@ -66,8 +68,8 @@ def test_a_reviewed_folder_run_is_there_in_a_new_session_without_running(
     assert [round(i.score, 2) for i in pred.instances] == [0.95, 0.70, 0.30]
     assert [p.review for p in ed2.review.stored(img0)] == ["accepted", "rejected", "pending"]
     assert list(win2.canvas.overlay.visible) == [False, False, False]
-    assert not win2.instance_list.is_checked(1)  # the rejected one is unticked, and says so
-    assert "rejected" in win2.instance_list.model.item(win2.instance_list.item(1).row(), 1).text()
+    assert not win2.instance_list.is_checked(prediction_key(1))  # the rejected one is unticked, and says so
+    assert win2.instance_list.text(prediction_key(1), COL_STATE) == "rejected"
     ann = ed2.annotations.instances
     assert [i.category for i in ann] == ["disc"] and ann[0].prediction_id == ed2.review.stored(img0)[0].id
     img1 = _path(image_folder, "img_1.png")
@@ -103,7 +105,7 @@ def test_undo_redo_of_accept_and_reject_restores_review_states(window, qtbot, im
     ed.project.flush()
     assert _reviews_on_disk(image_folder) == ["accepted", "pending", "pending"]
     # Unticking a prediction in the list rejects it (one undo step); ticking it puts it back.
-    window.instance_list.item(1).setCheckState(Qt.CheckState.Unchecked)
+    window.instance_list.item(prediction_key(1)).setCheckState(Qt.CheckState.Unchecked)
     assert [p.review for p in ed.review.stored(window.current_image_path)][1] == "rejected"
     assert ed.history.group.activeStack().undoText() == "Reject Prediction #2"
     window.show_all_instances()
