@@ -29,7 +29,7 @@ from PySide6.QtGui import QKeyEvent, QWheelEvent
 from app.editing.prompt_tool import Z_PROMPT, PromptItem, hatched_argb
 from app.overlay import mask_contours
 from engine.errors import MaskScopeError, PromptError
-from engine.segmenter import Instance, Prediction
+from engine.prediction import Instance, Prediction
 
 if TYPE_CHECKING:
     from app.editing.controller import EditingController
