@@ -145,6 +145,7 @@ class Project:
         except OSError as exc:
             raise MaskScopeError(f"Cannot create the project store {self.db_path}: {exc.strerror or exc}.") from exc
         self.errors: list[str] = []  # write failures reported by the background writer
+        self.closed = False  # close() was called: late GUI events must leave the project alone
         self.writer: Writer = (
             BackgroundWriter(self.db_path, on_error=lambda e: self.errors.append(str(e)))
             if background
@@ -183,6 +184,7 @@ class Project:
 
     def close(self) -> None:
         """Commit what is queued and close the database (the project is unusable afterwards)."""
+        self.closed = True
         self.writer.close()
         self.store.close()
 

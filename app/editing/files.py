@@ -279,7 +279,7 @@ class ProjectFiles(QObject):
         """The instance list's line about the project: where it is stored, and whether the COCO file is current."""
         project = self.c.project
         label = self.c.status_label
-        if project is None:
+        if project is None or project.closed:
             label.setText("")
             return
         coco = project.annotations_path.name

@@ -300,6 +300,8 @@ class ReviewController(QObject):
     # The file list: status, done, next, order
     # ==============================================================================================
     def project_opened(self, project: Project) -> None:
+        if project.closed:  # the window closed before this queued signal arrived
+            return
         self.refresh_all_files(project)
         if project is self.c.project or self.c.project is None:
             self._fill_run_picker(project)
@@ -315,6 +317,8 @@ class ReviewController(QObject):
         projects = [project] if project is not None else list(self.c.files.registry.projects)
         thr = self.window.score_threshold
         for proj in projects:
+            if proj.closed:
+                continue
             run_id = proj.active_run
             summaries = proj.summaries(run_id, thr)
             predicted = _predicted_images(proj, run_id) if run_id is not None else set()
