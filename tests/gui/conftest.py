@@ -95,3 +95,9 @@ def fake_model(window, qtbot):
     with qtbot.waitSignal(window.models.modelReady, timeout=10000):
         window.use_segmenter(seg, "fake")
     return seg
+
+
+@pytest.fixture
+def update_snapshots(request) -> bool:
+    """True under ``pytest --update-snapshots`` (see scripts/update_snapshots.py)."""
+    return bool(request.config.getoption("--update-snapshots"))
