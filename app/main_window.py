@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QProgressBar, QToolButton
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QProgressBar, QToolBar, QToolButton
 
 from app import dialogs
 from app.canvas import ImageCanvas
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.inspector_docks = install_inspectors(self)
         install_training(self)
         self.demo_banner = install_demo_banner(self)
+        self._stack_toolbars()
 
         self._restore_settings()
         self._update_title()
@@ -750,6 +751,13 @@ class MainWindow(QMainWindow):
         a = self.actions_
         a.hide_selected.setEnabled(self._selected >= 0)
         a.show_all.setEnabled(self._shown_prediction() is not None)
+
+    def _stack_toolbars(self) -> None:
+        """Each top toolbar on a row of its own: side by side they need ~1800 px, more than the window
+        has on common screens (and at 200 % scaling), and Qt would hide the tail in an overflow menu."""
+        top = [bar for bar in self.findChildren(QToolBar) if self.toolBarArea(bar) == Qt.ToolBarArea.TopToolBarArea]
+        for bar in top[1:]:
+            self.insertToolBarBreak(bar)
 
     # --- settings ------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
