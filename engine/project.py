@@ -798,9 +798,11 @@ class Project:
             self._saved_revision = self.store.revision
             self.store.set_meta("saved_revision", self._saved_revision)
         what = "labelme files" if source == self.folder else source.name
+        # A read-only or bundled folder keeps its store in the data directory, not inside the folder.
+        store = self.db_path.relative_to(self.folder) if self.db_path.is_relative_to(self.folder) else self.db_path
         return (
             f"Imported {summary.instances} instances of {summary.images} images from {what} into the new project "
-            f"store {self.db_path.relative_to(self.folder)}; {source.name} was left as it is."
+            f"store {store}; {source.name} was left as it is."
         )
 
     def __repr__(self) -> str:

@@ -443,3 +443,11 @@ def test_read_only_and_bundled_folders_keep_their_store_in_the_data_dir(tmp_path
     assert Project.open(folder).instance_count() == 1
     samples = Path(__file__).resolve().parent.parent / "resources" / "samples"
     assert _is_bundled(samples) and store_path_for(samples).is_relative_to(data)
+    # The bundled samples carry a COCO file: the first open imports it into the store in the data
+    # dir and says where that store is (it used to fail: the store is not inside the folder).
+    bundled = Project.open(samples)
+    try:
+        assert bundled.opened_from is not None and str(bundled.db_path) in bundled.opened_from
+        assert bundled.instance_count() > 0
+    finally:
+        bundled.close()

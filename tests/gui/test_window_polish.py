@@ -106,10 +106,11 @@ def test_every_toolbar_action_is_also_in_a_menu(window):
     assert only_on_a_toolbar(window) == []
 
 
-def _probe(env: dict[str, str]) -> dict:
+def _probe(env: dict[str, str], settings: Path) -> dict:
     """The window opened in a fresh process on the screen ``env`` describes (see window_checks.py)."""
     script = Path(__file__).with_name("window_checks.py")
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("QT_")} | env
+    run_env["MASKSCOPE_SETTINGS"] = str(settings)  # a first start: no saved geometry
     done = subprocess.run(
         [sys.executable, str(script)], env=run_env, capture_output=True, text=True, timeout=120, cwd=ROOT
     )
@@ -130,7 +131,7 @@ def test_the_window_fits_the_screen_and_hides_no_tool(tmp_path, scale, width, he
     config = tmp_path / "screen.json"
     screen = {"name": "probe", "x": 0, "y": 0, "width": width, "height": height, "logicalDpi": 96, "dpr": 1}
     config.write_text(json.dumps({"screens": [screen]}))
-    found = _probe({"QT_QPA_PLATFORM": f"offscreen:configfile={config}", "QT_SCALE_FACTOR": scale})
+    found = _probe({"QT_QPA_PLATFORM": f"offscreen:configfile={config}", "QT_SCALE_FACTOR": scale}, tmp_path / "s.ini")
     logical = [width // int(scale), height // int(scale)]
     if found["screen"] != logical:  # a Qt whose offscreen platform ignores the screen file
         found["screen"] = logical

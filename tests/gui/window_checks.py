@@ -75,7 +75,8 @@ def _size(s) -> list[int]:
 
 def probe() -> dict:
     """Open the window as a first start would (fresh settings), then show every panel."""
-    os.environ["MASKSCOPE_SETTINGS"] = str(Path(tempfile.mkdtemp(prefix="maskscope-fit-")) / "settings.ini")
+    if "MASKSCOPE_SETTINGS" not in os.environ:  # never the user's settings
+        os.environ["MASKSCOPE_SETTINGS"] = str(Path(tempfile.mkdtemp(prefix="maskscope-fit-")) / "settings.ini")
     from PySide6.QtWidgets import QApplication, QDockWidget
 
     from app.application import create_application
