@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self.worker.folderFinished.connect(self._on_folder_finished)
         self.worker.busyChanged.connect(self._on_busy)
         self.models.statusChanged.connect(self._update_model_status)
+        self.models.statusChanged.connect(self._try_auto_run)
         self.models.modelReady.connect(self._on_model_ready)
         self.file_list.fileActivated.connect(self.show_file)
         self.instance_list.instanceSelected.connect(self.select_instance)
@@ -387,9 +388,7 @@ class MainWindow(QMainWindow):
         self._show_prediction()
         self._update_title()
         self.imageShown.emit(image.path)
-        if self._auto_run_pending == image.path:
-            self._auto_run_pending = None
-            self.run_current()
+        self._try_auto_run()
         self._prefetch_neighbours()
 
     def _show_nothing(self, message: str = "") -> None:
@@ -847,6 +846,15 @@ class MainWindow(QMainWindow):
     def request_auto_run(self, path: str) -> None:
         """Run the model on ``path`` as soon as it is shown (start-up demo)."""
         self._auto_run_pending = normalise_path(path)
-        if self._display is not None and self._display.path == self._auto_run_pending:
-            self._auto_run_pending = None
-            self.run_current()
+        self._try_auto_run()
+
+    def _try_auto_run(self) -> None:
+        """Run the start-up demo once its image is on screen and a model is chosen, whichever comes
+        last (the demo model is chosen after the first paint; a small image can be shown before)."""
+        pending = self._auto_run_pending
+        if pending is None or self._display is None or self._display.path != pending:
+            return
+        if self.models.requested is None and self.models.active is None:
+            return
+        self._auto_run_pending = None
+        self.run_current()

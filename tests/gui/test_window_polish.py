@@ -141,3 +141,20 @@ def test_the_window_fits_the_screen_and_hides_no_tool(tmp_path, scale, width, he
     for key in ("window", "window_all_panels", "minimum_all_panels"):
         assert found[key][0] <= w and found[key][1] <= h, (key, found)
     assert [name for name, in_menu in found["overflow"] if not in_menu] == [], found["overflow"]
+
+
+def test_the_start_up_demo_waits_for_its_model_when_the_image_is_shown_first(window, qtbot, image_folder, errors):
+    """main.py chooses the demo model after the first paint; a small sample can be on screen
+    before that. The demo run then waits for the model instead of saying none is chosen."""
+    from gui_fakes import FakeSegmenter
+
+    path = normalise_path(image_folder / "img_0.png")
+    with qtbot.waitSignal(window.imageShown, timeout=10000):
+        window.open_image(path)
+    assert window.models.requested is None and window.models.active is None
+    window.request_auto_run(path)
+    assert errors == [] and window.current_prediction is None
+    seg = FakeSegmenter()
+    with qtbot.waitSignal(window.predictionArrived, timeout=10000):
+        window.use_segmenter(seg, "fake")
+    assert seg.calls == 1 and len(window.current_prediction) == 3 and errors == []
