@@ -69,6 +69,19 @@ def in_overflow(window: QMainWindow) -> list[tuple[str, bool]]:
     return hidden
 
 
+def scrolled_sideways(window: QMainWindow) -> list[str]:
+    """Visible panels whose content is wider than the panel (a horizontal scroll bar shows)."""
+    from PySide6.QtWidgets import QDockWidget, QScrollArea
+
+    found = []
+    for dock in window.findChildren(QDockWidget):
+        content = dock.widget()
+        if dock.isVisible() and not dock.visibleRegion().isEmpty() and isinstance(content, QScrollArea):
+            if content.horizontalScrollBar().isVisible():
+                found.append(dock.objectName())
+    return found
+
+
 def _size(s) -> list[int]:
     return [s.width(), s.height()]
 
@@ -93,6 +106,7 @@ def probe() -> dict:
         "dpr": screen.devicePixelRatio(),
         "window": _size(window.frameGeometry()),
         "overflow": in_overflow(window),
+        "scrolled_sideways": scrolled_sideways(window),
     }
     for dock in window.findChildren(QDockWidget):
         dock.show()
