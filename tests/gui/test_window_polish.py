@@ -160,3 +160,16 @@ def test_the_start_up_demo_waits_for_its_model_when_the_image_is_shown_first(win
     with qtbot.waitSignal(window.predictionArrived, timeout=10000):
         window.use_segmenter(seg, "fake")
     assert seg.calls == 1 and len(window.current_prediction) == 3 and errors == []
+
+
+def test_first_start_on_the_bundled_samples_shows_no_dialog(window, qtbot, errors, monkeypatch, tmp_path):
+    """The samples' annotations.json is imported into a new store on the first start: the status bar
+    says so, no dialog has to be dismissed before the demo can be seen."""
+    from app.application import sample_images
+
+    monkeypatch.setenv("MASKSCOPE_DATA_DIR", str(tmp_path / "data"))  # a first start: no store yet
+    with qtbot.waitSignal(window.editing.files.projectOpened, timeout=10000):
+        with qtbot.waitSignal(window.imageShown, timeout=10000):
+            window.open_image(str(sample_images()[0]))
+    assert errors == []
+    qtbot.waitUntil(lambda: "Imported" in window.statusBar().currentMessage(), timeout=5000)
