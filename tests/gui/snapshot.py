@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase, QImage
 from PySide6.QtWidgets import QApplication, QWidget
@@ -45,6 +46,12 @@ def fixed_look() -> Iterator[None]:
 
     app = QApplication.instance()
     assert isinstance(app, QApplication)
+    if app.platformName() != "offscreen":  # a real display has its own DPI, fonts and style hints
+        pytest.skip(f"pixel snapshots are compared on the offscreen platform, not {app.platformName()!r}")
+    screen = app.primaryScreen()
+    assert screen is not None and screen.devicePixelRatio() == 1.0, (
+        "pixel snapshots are taken at device pixel ratio 1: unset QT_SCALE_FACTOR / QT_SCREEN_SCALE_FACTORS"
+    )
     old_font = QFont(app.font())
     font = QFont(load_fonts())
     font.setPointSize(FONT_POINT_SIZE)
