@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint bench wheel clean-venv
+.PHONY: run test check lint bench wheel snapshots clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -31,6 +31,10 @@ test: check
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: check
+
+# After an intended change of the looks: rewrite tests/gui/snapshots/*.png, then look at them before committing.
+snapshots: $(STAMP)
+	$(PY) scripts/update_snapshots.py
 
 wheel: $(STAMP)
 	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QAbstractScrollArea, QDockWidget, QFrame, QScrollArea, QWidget
 
+MIN_HEIGHT = 40
+
 
 def scrolling(content: QWidget, parent: QWidget | None = None) -> QScrollArea:
     """``content`` inside a frameless scroll area that resizes it (so it fills the panel when it fits)."""
@@ -11,6 +13,9 @@ def scrolling(content: QWidget, parent: QWidget | None = None) -> QScrollArea:
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setWidget(content)
+    # Lower than the scroll bars' own minimum (~64 px): seven panels stacked on a 540 px high
+    # screen (1080 at 200 %) still fit; a short panel scrolls.
+    scroll.setMinimumHeight(MIN_HEIGHT)
     return scroll
 
 

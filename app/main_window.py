@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QProgressBar, QToolButton
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QProgressBar, QToolBar, QToolButton
 
 from app import dialogs
 from app.canvas import ImageCanvas
@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         self.inspector_docks = install_inspectors(self)
         install_training(self)
         self.demo_banner = install_demo_banner(self)
+        self._stack_toolbars()
+        self._tab_rarely_used_panels()
 
         self._restore_settings()
         self._update_title()
@@ -783,6 +785,22 @@ class MainWindow(QMainWindow):
         a.hide_selected.setEnabled(self.selected_instance >= 0)
         a.show_all.setEnabled(self._shown_prediction() is not None)
 
+    def _stack_toolbars(self) -> None:
+        """Each top toolbar on a row of its own: side by side they need ~1800 px, more than the window
+        has on common screens (and at 200 % scaling), and Qt would hide the tail in an overflow menu."""
+        top = [bar for bar in self.findChildren(QToolBar) if self.toolBarArea(bar) == Qt.ToolBarArea.TopToolBarArea]
+        for bar in top[1:]:
+            self.insertToolBarBreak(bar)
+
+    def _tab_rarely_used_panels(self) -> None:
+        """First-run layout: the Classes panel is a tab behind the annotations (or the instances), so
+        the right column stacks three panels, not four, on a small screen. A saved layout wins."""
+        classes = self.findChild(QDockWidget, "ClassDock")
+        host = self.findChild(QDockWidget, "AnnotationDock") or self.instance_list
+        if classes is not None and host is not classes and self.dockWidgetArea(classes) == self.dockWidgetArea(host):
+            self.tabifyDockWidget(host, classes)
+            host.raise_()
+
     # --- settings ------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self.settings
@@ -847,7 +865,11 @@ class MainWindow(QMainWindow):
             self._docks_sized = True
             controls_h = self.overlay_controls.widget().sizeHint().height() + 30
             self.resizeDocks([self.overlay_controls], [controls_h], Qt.Orientation.Vertical)
-            self.resizeDocks([self.file_list, self.instance_list], [210, 340], Qt.Orientation.Horizontal)
+            # Wide enough for the overlay controls and the class buttons without a horizontal scroll
+            # bar, but never more than a third of the window (1366x768, 200 % scaling).
+            width = self.width()
+            left, right = min(260, width * 21 // 100), min(390, width * 8 // 25)
+            self.resizeDocks([self.file_list, self.instance_list], [left, right], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.save_settings()

@@ -37,7 +37,7 @@ def build_model(viewer: str, weights: str | None):
     demo = DEMO_YOLACT_WEIGHTS
     if weights is None and demo.is_file():
         seg = load_segmenter(demo, device="cpu", score_thresh=0.05)
-        return seg, f"YOLACT demo ({seg.weights_source})"
+        return seg, "YOLACT demo (built-in)"
     try:
         seg = create_segmenter("yolact", "yolact_resnet50", weights, device="cpu", score_thresh=0.05)
     except WeightsError as exc:

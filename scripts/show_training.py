@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         from app.editing import install_editing, prompts
 
         prompts.ask_save_changes = lambda parent, text: "discard"  # a demo: never ask on quit
+        from app import dialogs
+
+        dialogs.show_info = lambda *args, **kwargs: None  # the store-created note would block the run
         install_editing(window)
     except Exception as exc:  # the editing tools are optional here: train on the COCO file then
         print(f"editing tools not available ({exc}); training on the COCO file", file=sys.stderr)

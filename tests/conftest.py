@@ -15,6 +15,15 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here (not in tests/gui) so that the option is known however the suite is started.
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite the GUI pixel-snapshot references (tests/gui/snapshots) instead of comparing",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_data_dir(tmp_path_factory):
     """Stores of read-only or bundled folders go to a temp folder, never the user's data directory."""

@@ -83,7 +83,8 @@ class ProjectFiles(QObject):
             )
         if report.imported:
             self.c.status(report.imported, 20000)
-            dialogs.show_info(self.window, "Project store created", report.imported)
+            if not _is_bundled_samples(project.folder):  # the demo's first start: no dialog to dismiss
+                dialogs.show_info(self.window, "Project store created", report.imported)
         self.projectOpened.emit(project)
 
     def check_errors(self) -> bool:
@@ -295,3 +296,10 @@ class ProjectFiles(QObject):
             f"Every edit is committed to {project.db_path} as it is made.\n"
             f"Save (Ctrl+S) writes the COCO interchange file {project.annotations_path}."
         )
+
+
+def _is_bundled_samples(folder: str | Path) -> bool:
+    """The sample images MaskScope ships (what ``python main.py`` opens on first start)."""
+    from resources import SAMPLES, resource_path
+
+    return Path(folder).resolve() == Path(str(resource_path(SAMPLES))).resolve()

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# One device pixel ratio and font DPI for every GUI test (the pixel snapshots are taken at 1): a
+# scale factor set in the shell would change text metrics and so every layout. Tests of scaling
+# start their own process with the factor they need (test_window_polish.py).
+for _var in ("QT_SCALE_FACTOR", "QT_SCREEN_SCALE_FACTORS", "QT_FONT_DPI"):
+    os.environ.pop(_var, None)
 
 from pathlib import Path  # noqa: E402
 
@@ -95,3 +100,9 @@ def fake_model(window, qtbot):
     with qtbot.waitSignal(window.models.modelReady, timeout=10000):
         window.use_segmenter(seg, "fake")
     return seg
+
+
+@pytest.fixture
+def update_snapshots(request) -> bool:
+    """True under ``pytest --update-snapshots`` (see scripts/update_snapshots.py)."""
+    return bool(request.config.getoption("--update-snapshots"))

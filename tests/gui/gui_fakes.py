@@ -52,3 +52,45 @@ class FakeSegmenter(Segmenter):
 
     def losses(self, images: list[torch.Tensor], targets: list[dict]) -> dict[str, torch.Tensor]:
         raise NotImplementedError("the fake segmenter is for display tests only")
+
+
+# Tiny real models for the inspectors: seeded random weights, scaled so that random scores pass 0.0
+# and the prototypes have contrast. Shared by the behaviour and the pixel-snapshot tests.
+INSPECT_CLASSES = ["circle", "square", "triangle"]
+
+
+def tiny_maskrcnn() -> Segmenter:
+    from engine.models import create_segmenter
+
+    torch.manual_seed(0)
+    seg = create_segmenter(
+        "maskrcnn", "maskrcnn_r18_fpn", weights="random", class_names=INSPECT_CLASSES, score_thresh=0.0
+    )
+    seg.model.transform.min_size = (192,)
+    seg.model.transform.max_size = 256
+    seg.model.roi_heads.detections_per_img = 5
+    with torch.no_grad():
+        seg.model.roi_heads.box_predictor.cls_score.weight.mul_(30)
+    return seg
+
+
+def tiny_yolact() -> Segmenter:
+    from engine.models import create_segmenter
+
+    torch.manual_seed(0)
+    seg = create_segmenter("yolact", "yolact_tiny", weights="random", class_names=INSPECT_CLASSES, score_thresh=0.0)
+    with torch.no_grad():
+        seg.model.proto_net[-1].weight.mul_(50)
+        seg.model.proto_net[-1].bias.mul_(50)
+    return seg
+
+
+def write_shapes_picture(path, seed: int = 3, size: tuple[int, int] = (150, 190)):
+    """A generated image of coloured shapes (the engine's synthetic data), saved as ``path``."""
+    import cv2
+
+    from engine.synthetic import generate_image
+
+    rgb = generate_image(np.random.default_rng(seed), size).image
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path

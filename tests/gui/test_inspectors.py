@@ -10,49 +10,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from gui_fakes import INSPECT_CLASSES, tiny_maskrcnn, tiny_yolact, write_shapes_picture
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 from torchvision.ops import roi_align
 
 from app.inspectors import install_inspectors
-from engine.models import create_segmenter
-from engine.synthetic import generate_image
 
-CLASSES = ["circle", "square", "triangle"]
+CLASSES = INSPECT_CLASSES
 
 
 @pytest.fixture(scope="module")
 def picture(tmp_path_factory) -> Path:
-    rgb = generate_image(np.random.default_rng(3), (150, 190)).image
-    path = tmp_path_factory.mktemp("inspect") / "shapes.png"
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return path
+    return write_shapes_picture(tmp_path_factory.mktemp("inspect") / "shapes.png")
 
 
 @pytest.fixture(scope="module")
 def maskrcnn():
-    torch.manual_seed(0)
-    seg = create_segmenter("maskrcnn", "maskrcnn_r18_fpn", weights="random", class_names=CLASSES, score_thresh=0.0)
-    seg.model.transform.min_size = (192,)
-    seg.model.transform.max_size = 256
-    seg.model.roi_heads.detections_per_img = 5
-    with torch.no_grad():
-        seg.model.roi_heads.box_predictor.cls_score.weight.mul_(30)
-    return seg
+    return tiny_maskrcnn()
 
 
 @pytest.fixture(scope="module")
 def yolact():
-    torch.manual_seed(0)
-    seg = create_segmenter("yolact", "yolact_tiny", weights="random", class_names=CLASSES, score_thresh=0.0)
-    with torch.no_grad():
-        seg.model.proto_net[-1].weight.mul_(50)
-        seg.model.proto_net[-1].bias.mul_(50)
-    return seg
+    return tiny_yolact()
 
 
 @pytest.fixture
