@@ -760,6 +760,8 @@ class Project:
 
     def _import_legacy(self) -> str | None:
         """First open of a folder: take in what MaskScope 0.1 or labelme left there."""
+        if _is_bundled(self.folder):
+            return None  # the samples' annotations.json is the demo's ground truth, not the user's work
         main = self.folder / ANNOTATIONS_NAME
         autosave = autosave_path_for(main)
         source = None
