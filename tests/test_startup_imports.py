@@ -104,3 +104,58 @@ def test_launch_shows_the_window_before_asking_for_the_demo_model(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["before_loop"] == {"requested": False, "torch": False}
     assert out["ready"]["model"] == "demo"
+
+
+SHOW_STORED = r"""
+import json, sys
+from PySide6.QtCore import QSettings, QTimer
+from app.application import create_application
+from app.settings import AppSettings
+import app.main_window as mw
+qt_app = create_application([])
+window = mw.MainWindow(AppSettings(QSettings(sys.argv[1], QSettings.Format.IniFormat)))
+window.show()
+window.open_image(sys.argv[2])
+def check():
+    if window.current_prediction is None:
+        QTimer.singleShot(50, check)
+        return
+    print(json.dumps({"instances": len(window.current_prediction), "torch": "torch" in sys.modules}))
+    window.close()
+    qt_app.quit()
+QTimer.singleShot(0, check)
+QTimer.singleShot(60000, qt_app.quit)
+qt_app.exec()
+"""
+
+
+def test_showing_stored_predictions_does_not_import_torch(tmp_path):
+    """Reopening a folder shows its stored run without the model: torch must not load on the GUI thread
+    for that (a 1.2 s freeze when it did)."""
+    import numpy as np
+    from PIL import Image
+
+    from engine.masks import CroppedMask
+    from engine.prediction import Instance, Prediction
+    from engine.project import Project
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("RGB", (64, 48)).save(folder / "a.png")
+    project = Project.open(folder)
+    full = np.zeros((48, 64), bool)
+    full[4:20, 5:30] = True
+    box = np.array([5, 4, 30, 20], np.float32)
+    run = project.add_run("m", {"class_names": ["cat"]})
+    project.add_predictions(
+        run, "a.png", Prediction((48, 64), [Instance(0, 0.9, box, CroppedMask.from_full(full))], ["cat"])
+    )
+    project.close()
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", SHOW_STORED, str(tmp_path / "settings.ini"), str(folder / "a.png")],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"instances": 1, "torch": False}

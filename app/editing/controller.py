@@ -47,7 +47,7 @@ from engine.project import Project
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
-    from engine.segmenter import Instance
+    from engine.prediction import Instance
     from engine.store.store import StoredPrediction
 
 TOOLS = ("select", "brush", "eraser", "polygon", "box", "point")

@@ -24,13 +24,12 @@ from app.image_loader import normalise_path
 from app.model_catalog import MODEL_SCORE_THRESH
 from engine.annotations import masks_equal
 from engine.errors import MaskScopeError
-from engine.prediction import Prediction
+from engine.prediction import Instance, Prediction
 from engine.project import Project
 from engine.store.store import ProjectStore, StoredPrediction
 
 if TYPE_CHECKING:
     from app.editing.controller import EditingController
-    from engine.segmenter import Prediction
 
 ORDER_FOLDER = "folder"
 ORDER_UNCERTAINTY = "uncertainty"
@@ -38,8 +37,6 @@ ORDER_UNCERTAINTY = "uncertainty"
 
 def prediction_from_stored(stored: list[StoredPrediction], class_names: list[str], size: tuple[int, int]) -> Prediction:
     """The engine ``Prediction`` the window shows for stored predictions (same order)."""
-    from engine.segmenter import Instance, Prediction  # imports torch: not before the window is shown
-
     instances = [
         Instance(p.label, p.score, np.asarray(p.box, np.float32), p.mask()) for p in stored
     ]  # fmt: skip
@@ -67,8 +64,6 @@ def _store_job(name: str, run_id: int, prediction: Prediction):
     list is the prediction's own instances in order (no reviewed ones of this run kept beside)."""
 
     def job(store: ProjectStore) -> bool:
-        from engine.segmenter import Prediction
-
         earlier = [(p.label, p.mask()) for p in store.predictions(name, run_id) if p.review != "pending"]
         # A re-predicted copy of a reviewed prediction is dropped: a rejection stays a rejection.
         fresh = [
