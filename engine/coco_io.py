@@ -165,17 +165,25 @@ def build_coco(
             out_anns.append(ann)
         if progress is not None:
             progress(n + 1, len(images))
+    coco = coco_document(out_images, out_anns, classes, info, licenses)
+    stats.annotations = len(out_anns)
+    stats.seconds = time.perf_counter() - start
+    return coco, stats
+
+
+def coco_document(
+    images: list[dict], annotations: list[dict], classes: Iterable[Category], info: Any = None, licenses: Any = None
+) -> dict[str, Any]:
+    """A COCO instances dict in COCO's key order (info and licenses only when there are some)."""
     coco: dict[str, Any] = {}
     if info is not None:
         coco["info"] = info
     if licenses is not None:
         coco["licenses"] = licenses
-    coco["images"] = out_images
-    coco["annotations"] = out_anns
+    coco["images"] = images
+    coco["annotations"] = annotations
     coco["categories"] = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or c.name} for c in classes]
-    stats.annotations = len(out_anns)
-    stats.seconds = time.perf_counter() - start
-    return coco, stats
+    return coco
 
 
 def _segmentation(inst: AnnotatedInstance, mode: str, tolerance: float, stats: ExportStats) -> Any:

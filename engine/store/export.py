@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.annotations import IGNORE, Category
-from engine.coco_io import SEGMENTATION_MODES, ExportCancelled, ExportStats
+from engine.coco_io import SEGMENTATION_MODES, ExportCancelled, ExportStats, coco_document
 from engine.errors import AnnotationError
 from engine.polygons import trace_polygons
 from engine.store.codec import decode_mask, rle_text
@@ -97,15 +97,8 @@ def build_coco_from_store(
         entry.update(rest)
     for ann in out_anns:
         ann["image_id"] = ann["image_id"]["id"]
-    coco: dict[str, Any] = {}
     info, licenses = store.get_meta("coco_info"), store.get_meta("coco_licenses")
-    if info is not None:
-        coco["info"] = info
-    if licenses is not None:
-        coco["licenses"] = licenses
-    coco["images"] = out_images
-    coco["annotations"] = out_anns
-    coco["categories"] = [{"id": c.id, "name": c.name, "supercategory": c.supercategory or c.name} for c in classes]
+    coco = coco_document(out_images, out_anns, classes, info, licenses)
     stats.images = len(out_images)
     stats.annotations = len(out_anns)
     stats.seconds = time.perf_counter() - start
