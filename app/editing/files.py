@@ -287,12 +287,16 @@ class ProjectFiles(QObject):
         if project.is_dirty:
             n = project.store.revision - int(project.store.get_meta("saved_revision", 0))
             state = f"{n} edit{'s' if n != 1 else ''} not yet in {coco} (Ctrl+S writes it)"
+        elif project.store.revision == 0:
+            state = "no edits yet"  # nothing to write: never claim a file is current that we did not write
         else:
             when = self._saved_at.get(str(project.folder))
             state = f"{coco} written {when}" if when else f"{coco} up to date"
-        label.setText(f"Stored in .maskscope/project.db; {state}")
+        inside = project.db_path.is_relative_to(project.folder)
+        where = project.db_path.relative_to(project.folder).as_posix() if inside else "your data folder"
+        label.setText(f"Stored in {where}; {state}")
         label.setToolTip(
-            f"Stored in .maskscope/project.db; {state}\n"
+            f"Stored in {where}; {state}\n"
             f"Every edit is committed to {project.db_path} as it is made.\n"
             f"Save (Ctrl+S) writes the COCO interchange file {project.annotations_path}."
         )

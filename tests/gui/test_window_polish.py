@@ -175,3 +175,6 @@ def test_first_start_on_the_bundled_samples_shows_no_dialog(window, qtbot, error
     project = window.editing.project
     assert project is not None and project.opened_from is None and project.instance_count() == 0
     assert "Imported" not in window.statusBar().currentMessage()
+    # the footer tells the truth: the store is not in the (read-only) samples folder, nothing was edited
+    window.editing.files.update_status()
+    assert window.editing.status_label.text() == "Stored in your data folder; no edits yet"
