@@ -6,7 +6,7 @@ import os
 import threading
 
 import pytest
-from weights_server import PROXY_VARS, running_server, sha_prefix
+from weights_server import clear_proxies, running_server, sha_prefix
 
 from engine.download import DownloadCancelled, DownloadError, HashMismatch, Progress, download, part_path
 
@@ -15,9 +15,7 @@ PAYLOAD = os.urandom(300_000)
 
 @pytest.fixture
 def server(monkeypatch):
-    for var in PROXY_VARS:  # the machine's proxy must not see requests to 127.0.0.1
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
+    clear_proxies(monkeypatch)
     with running_server() as state:
         yield state
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from weights_server import PROXY_VARS, running_server, sha_prefix
+from weights_server import isolate_install_dirs, running_server, sha_prefix
 
 from engine import model_registry as R  # noqa: N812
 from engine.cli import main as cli_main
@@ -22,13 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def dirs(tmp_path, monkeypatch):
-    """Install folders in tmp: torch's hub cache and the YOLACT weights folder."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("MASKSCOPE_WEIGHTS_DIR", str(tmp_path / "weights"))
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-    return tmp_path
+    return isolate_install_dirs(tmp_path, monkeypatch)
 
 
 def tiny_yolact_entry() -> R.ModelEntry:

@@ -17,6 +17,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
+def clear_proxies(monkeypatch) -> None:
+    """The machine's proxy settings must not see requests to 127.0.0.1."""
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+
+
+def isolate_install_dirs(tmp_path, monkeypatch):
+    """Install folders in tmp (torch's hub cache, the YOLACT weights folder) and no proxy."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("MASKSCOPE_WEIGHTS_DIR", str(tmp_path / "weights"))
+    clear_proxies(monkeypatch)
+    return tmp_path
+
+
 @dataclass
 class Served:
     data: bytes

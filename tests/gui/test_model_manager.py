@@ -12,7 +12,7 @@ import pytest
 import torch
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from weights_server import PROXY_VARS, running_server, sha_prefix
+from weights_server import isolate_install_dirs, running_server, sha_prefix
 
 from app.model_manager import ModelManagerDialog
 from engine import model_registry as R  # noqa: N812
@@ -24,12 +24,7 @@ CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
 
 @pytest.fixture
 def dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("MASKSCOPE_WEIGHTS_DIR", str(tmp_path / "weights"))
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(var.upper(), raising=False)
-    return tmp_path
+    return isolate_install_dirs(tmp_path, monkeypatch)
 
 
 @pytest.fixture
