@@ -84,25 +84,6 @@ def decode_rle(rle: dict) -> np.ndarray:
     return mask_utils.decode(rle).astype(bool)
 
 
-def paste_box_probabilities(
-    probs: np.ndarray, box: np.ndarray, image_size: tuple[int, int], threshold: float = 0.5
-) -> CroppedMask:
-    """Resize a box-relative probability map (e.g. 28x28) into ``box`` and threshold it, cropped.
-
-    Equivalent in spirit to torchvision's ``paste_masks_in_image`` but never allocates a full image.
-    """
-    import cv2
-
-    h_img, w_img = image_size
-    x1, y1, x2, y2 = (float(v) for v in box)
-    x0, y0 = max(int(np.floor(x1)), 0), max(int(np.floor(y1)), 0)
-    xe, ye = min(int(np.ceil(x2)), w_img), min(int(np.ceil(y2)), h_img)
-    if xe <= x0 or ye <= y0:
-        return CroppedMask(x0, y0, np.zeros((0, 0), bool), image_size)
-    resized = cv2.resize(probs.astype(np.float32), (xe - x0, ye - y0), interpolation=cv2.INTER_LINEAR)
-    return CroppedMask(x0, y0, resized > threshold, image_size)
-
-
 def counts_from_cropped(mask: CroppedMask) -> np.ndarray:
     """Uncompressed COCO RLE counts (int64) of the full-image mask, built from the patch only."""
     height, width = mask.image_size

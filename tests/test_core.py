@@ -17,7 +17,7 @@ from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.classes import COCO_CATEGORY_IDS, COCO_CLASSES, category_ids_for
 from engine.errors import MaskScopeError, WeightsError
 from engine.fileio import atomic_write_text
-from engine.masks import CroppedMask, decode_rle, paste_box_probabilities
+from engine.masks import CroppedMask, decode_rle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,16 +62,6 @@ def test_empty_mask_is_empty_everywhere():
     assert cm.bbox_xywh() == [0.0, 0.0, 0.0, 0.0]
     rle = cm.to_rle()
     assert mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode()}) == 0
-
-
-def test_paste_box_probabilities_stays_inside_box_and_image():
-    probs = np.ones((28, 28), np.float32)
-    cm = paste_box_probabilities(probs, np.array([-5.0, 10.2, 30.7, 40.0]), (32, 64))
-    assert cm.x0 == 0 and cm.y0 == 10
-    assert cm.bits.shape == (22, 31)  # rows 10..31 clipped at the image, cols 0..30
-    assert cm.bits.all()
-    degenerate = paste_box_probabilities(probs, np.array([5.0, 5.0, 5.0, 9.0]), (32, 64))
-    assert degenerate.area == 0
 
 
 def test_checkpoint_round_trip_and_errors(tmp_path):

@@ -1,4 +1,4 @@
-"""Mask R-CNN segmenter: step-by-step run == torchvision's forward, cropped paste, trace, losses, checkpoints."""
+"""Mask R-CNN segmenter: step-by-step run == torchvision's forward, sub-pixel paste, trace, losses, checkpoints."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torchvision.ops import roi_align
 
 from engine.maskrcnn import CONFIGS, MaskRCNNSegmenter, MaskRCNNTrace, create
 from engine.maskrcnn.configs import build_model, get_config, state_dict_shapes
@@ -69,12 +70,14 @@ def test_predict_matches_torchvision_outputs(seg, image):
     expected = seg.model([to_tensor(image)])[0]
     assert len(pred) == len(expected["boxes"]) > 3
     assert pred.image_size == image.shape[:2]
-    full = expected["masks"][:, 0] > 0.5
+    probs = run(seg.model, to_tensor(image))[0].mask_probs
     for i, inst in enumerate(pred.instances):
         assert inst.label == int(expected["labels"][i]) - 1  # torchvision label k -> our k - 1
         assert inst.score == float(expected["scores"][i])
         assert np.array_equal(inst.box, expected["boxes"][i].numpy())
-        assert np.array_equal(inst.mask.to_full(), full[i].numpy())
+        # torchvision's probabilities (test above), our sub-pixel paste (not its integer-box one).
+        reference = _reference_paste(probs[i, 0], inst.box.tolist(), image.shape[:2])
+        np.testing.assert_array_equal(inst.mask.to_full(), reference)
         h, w = inst.mask.bits.shape  # compact: never bigger than the (expanded) box
         x1, y1, x2, y2 = inst.box
         assert h <= (y2 - y1) * 1.1 + 3 and w <= (x2 - x1) * 1.1 + 3
@@ -149,8 +152,31 @@ def test_trace_follows_each_detection_back(seg, image):
     np.testing.assert_allclose(refined.numpy(), d.box_network, atol=1e-3)
 
 
+def _reference_paste(probs: torch.Tensor, box: list[float], size: tuple[int, int]) -> np.ndarray:
+    """Every image pixel, one at a time: its centre's cell coordinate, bilinear on the zero-padded map."""
+    m = probs.shape[-1]
+    x1, y1, x2, y2 = box
+    cw, ch = max(x2 - x1, 1e-6) / m, max(y2 - y1, 1e-6) / m
+    padded = np.pad(probs.numpy().astype(np.float64), 1)
+    out = np.zeros(size)
+    for y in range(size[0]):
+        v = float(np.clip((y + 0.5 - y1) / ch - 0.5 + 1, 0, m + 1))
+        r = min(int(np.floor(v)), m)
+        for x in range(size[1]):
+            u = float(np.clip((x + 0.5 - x1) / cw - 0.5 + 1, 0, m + 1))
+            c = min(int(np.floor(u)), m)
+            fy, fx = v - r, u - c
+            out[y, x] = (
+                padded[r, c] * (1 - fy) * (1 - fx)
+                + padded[r, c + 1] * (1 - fy) * fx
+                + padded[r + 1, c] * fy * (1 - fx)
+                + padded[r + 1, c + 1] * fy * fx
+            )
+    return out > 0.5
+
+
 @torch.inference_mode()
-def test_cropped_paste_equals_torchvision_paste():
+def test_paste_matches_a_per_pixel_reference():
     torch.manual_seed(1)
     probs = torch.rand(7, 1, 28, 28)
     boxes = torch.tensor(
@@ -164,12 +190,34 @@ def test_cropped_paste_equals_torchvision_paste():
             [100.5, 10.0, 119.9, 11.0],  # one pixel high at the right edge
         ]
     )
-    full = paste_masks_in_image(probs, boxes, (90, 120))[:, 0] > 0.5
     cropped = paste_masks_cropped(probs, boxes, (90, 120))
-    for m, f in zip(cropped, full, strict=True):
+    for m, p, b in zip(cropped, probs, boxes.tolist(), strict=True):
         assert m.image_size == (90, 120)
-        assert np.array_equal(m.to_full(), f.numpy())
+        np.testing.assert_array_equal(m.to_full(), _reference_paste(p[0], b, (90, 120)))
     assert paste_masks_cropped(probs[:0], boxes[:0], (90, 120)) == []
+    outside = paste_masks_cropped(probs[:1], torch.tensor([[200.0, 5.0, 230.0, 30.0]]), (90, 120))[0]
+    assert outside.area == 0
+
+
+@torch.inference_mode()
+def test_paste_inverts_roi_align_where_torchvision_paste_shifts_the_edge():
+    """A perfect mask head (the ground truth RoIAligned on the box's cell centres) pasted back: our
+    paste recovers the object; torchvision's integer-box paste moves its edge by up to a pixel."""
+    yy, xx = np.mgrid[0:64, 0:64]
+    gt = (xx - 30.3) ** 2 + (yy - 27.6) ** 2 <= 9.5**2  # a 19 px disc
+    ours, theirs = [], []
+    for box in ([20.4, 17.7, 40.3, 37.2], [19.6, 18.3, 41.1, 36.9], [20.9, 17.2, 39.8, 38.4]):
+        rois = torch.tensor([box])
+        # aligned=True samples pixel-edge position x1 + (i + 0.5) * w / m: the paste's convention.
+        target = roi_align(torch.from_numpy(gt.astype(np.float32))[None, None], [rois], (28, 28), 1.0, aligned=True)
+        ours.append(_iou(paste_masks_cropped(target, rois, gt.shape)[0].to_full(), gt))
+        theirs.append(_iou(paste_masks_in_image(target, rois, gt.shape)[0, 0].numpy() > 0.5, gt))
+    assert min(ours) > 0.97
+    assert np.mean(ours) > np.mean(theirs) + 0.02
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
 
 
 def test_losses_and_back_to_predict(image):

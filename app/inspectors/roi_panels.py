@@ -234,10 +234,10 @@ class MaskPanel(QWidget):
         self.pasted_curve.setParentItem(self.pasted.image)
         self.box_rect = pg.QtWidgets.QGraphicsRectItem()
         self.box_rect.setPen(pg.mkPen((60, 230, 90), width=2))
-        self.grown_rect = pg.QtWidgets.QGraphicsRectItem()
-        self.grown_rect.setPen(pg.mkPen((255, 255, 255), width=1, style=Qt.PenStyle.DashLine))
+        self.reach_rect = pg.QtWidgets.QGraphicsRectItem()
+        self.reach_rect.setPen(pg.mkPen((255, 255, 255), width=1, style=Qt.PenStyle.DashLine))
         self.pasted.vb.addItem(self.box_rect)
-        self.pasted.vb.addItem(self.grown_rect)
+        self.pasted.vb.addItem(self.reach_rect)
         self.text = monospace_text(90)
         maps = QHBoxLayout()
         maps.addWidget(self.probs)
@@ -245,7 +245,7 @@ class MaskPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(
-            _section("7. Mask head output and paste (cyan: 0.5 contour; green: box; dashed: grown integer box)")
+            _section("7. Mask head output and paste (cyan: 0.5 contour; green: box; dashed: one cell beyond it)")
         )
         layout.addLayout(maps, 3)
         layout.addWidget(self.text, 1)
@@ -262,8 +262,8 @@ class MaskPanel(QWidget):
             self.pasted_curve.setData(paste.patch.astype(np.float64))
             bx1, by1, bx2, by2 = paste.box_image
             self.box_rect.setRect(bx1, by1, bx2 - bx1, by2 - by1)
-            gx1, gy1, gx2, gy2 = paste.int_box
-            self.grown_rect.setRect(gx1, gy1, gx2 + 1 - gx1, gy2 + 1 - gy1)
+            gx1, gy1, gx2, gy2 = paste.reach
+            self.reach_rect.setRect(gx1, gy1, gx2 - gx1, gy2 - gy1)
             self.pasted.fit()
         else:
             self.pasted.set_title("the box lies outside the image")

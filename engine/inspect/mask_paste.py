@@ -1,9 +1,9 @@
 """How Mask R-CNN's 28x28 mask probabilities become the instance mask (RoI inspector, step 7).
 
-The same steps as ``engine.maskrcnn.paste.paste_masks_cropped`` (torchvision's
-``paste_masks_in_image``) for one detection, keeping the probabilities: pad the 28x28 map by one
-cell (30x30), grow the box by 30/28 around its centre, truncate it to integers, resize the padded
-map bilinearly to that integer box, keep the part inside the image and threshold at 0.5.
+The very code of ``engine.maskrcnn.paste`` for one detection, keeping the probabilities: cell ``i``
+of the m x m map stands for box position ``x1 + (i + 0.5) * w / m``; each image pixel within one
+cell of the box is the bilinear mix of the four cells nearest its centre (the map padded by one
+cell of zeros), and pixels above 0.5 form the mask.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torchvision.models.detection.roi_heads import expand_boxes, expand_masks
 
 from engine.inspect.availability import InspectionError
-from engine.maskrcnn.paste import PADDING
+from engine.maskrcnn.paste import PADDING, paste_probabilities
 from engine.maskrcnn.trace import MaskRCNNTrace
 
 
@@ -32,11 +30,11 @@ class MaskPasteInspection:
     threshold: float
     padding: int
     padded: np.ndarray  # float32 (m + 2p, m + 2p)
-    growth: float  # (m + 2p) / m: how much the box grows so the padded map covers it
     box_image: tuple[float, float, float, float]  # refined box, original image pixels
-    expanded_box: tuple[float, float, float, float]
-    int_box: tuple[int, int, int, int]  # truncated expanded box (x0, y0, x1, y1), inclusive ends
-    placed: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of the part inside the image
+    cell_size: tuple[float, float]  # (w / m, h / m): one cell in image pixels
+    placed: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of the pixels computed
+    cols: np.ndarray  # float64 (x1 - x0,): cell coordinate of each computed column's centre
+    rows: np.ndarray  # float64 (y1 - y0,): same for rows
     patch: np.ndarray  # float32 (y1 - y0, x1 - x0) probabilities pasted into the image
     image_size: tuple[int, int]
 
@@ -54,23 +52,42 @@ class MaskPasteInspection:
         """How many of the m x m probabilities exceed the threshold."""
         return int((self.probs > self.threshold).sum())
 
+    @property
+    def reach(self) -> tuple[float, float, float, float]:
+        """The box grown by one cell: beyond it every pixel mixes only the zero padding."""
+        x1, y1, x2, y2 = self.box_image
+        cw, ch = self.cell_size
+        return x1 - cw, y1 - ch, x2 + cw, y2 + ch
+
+    def centre_example(self) -> str:
+        """The bilinear mix for the computed pixel nearest the box centre."""
+        if not self.patch.size:
+            return "no pixel of the box lies inside the image"
+        x1, y1, x2, y2 = self.box_image
+        px0, py0 = self.placed[:2]
+        c = int(np.clip(np.floor((x1 + x2) / 2) - px0, 0, len(self.cols) - 1))
+        r = int(np.clip(np.floor((y1 + y2) / 2) - py0, 0, len(self.rows) - 1))
+        u, v = float(self.cols[c]), float(self.rows[r])
+        return (
+            f"e.g. pixel ({px0 + c}, {py0 + r}): its centre is cell (row {_fmt(v)}, col {_fmt(u)}); "
+            f"bilinear over cells rows {int(np.floor(v))}..{int(np.floor(v)) + 1}, "
+            f"cols {int(np.floor(u))}..{int(np.floor(u)) + 1} -> {_fmt(self.patch[r, c])}"
+        )
+
     def lines(self) -> list[str]:
         m = self.probs.shape[0]
         p = self.padded.shape[0]
-        x0, y0, x1, y1 = self.int_box
+        x1, y1, x2, y2 = self.box_image
+        cw, ch = self.cell_size
         px0, py0, px1, py1 = self.placed
         return [
             f"mask head output for '{self.class_name}': {m}x{m} probabilities "
             f"({self.cells_above} of {m * m} above {_fmt(self.threshold)})",
-            f"padded by {self.padding} cell of zeros: {p}x{p}; box grown by {p}/{m} = {_fmt(self.growth)} around "
-            f"its centre so the padded map covers it",
-            "box ("
-            + ", ".join(_fmt(v) for v in self.box_image)
-            + ") -> ("
-            + ", ".join(_fmt(v) for v in self.expanded_box)
-            + f") -> integer ({x0}, {y0}, {x1}, {y1})",
-            f"{p}x{p} map resized bilinearly to {y1 - y0 + 1} x {x1 - x0 + 1} pixels (h x w), "
-            f"kept inside the image: x {px0}..{px1 - 1}, y {py0}..{py1 - 1}",
+            f"box ({_fmt(x1)}, {_fmt(y1)}, {_fmt(x2)}, {_fmt(y2)}): one cell = {_fmt(cw)} x {_fmt(ch)} pixels; "
+            f"cell i's centre at x1 + (i + 0.5) * {_fmt(cw)}; padded by {self.padding} cell of zeros: {p}x{p}",
+            f"pixels within one cell of the box, inside the image: x {px0}..{px1 - 1}, y {py0}..{py1 - 1}; "
+            "each pixel centre maps to cell (x + 0.5 - x1) / cell - 0.5",
+            self.centre_example(),
             f"pixels with probability > {_fmt(self.threshold)}: {self.area}",
         ]
 
@@ -89,36 +106,24 @@ def inspect_mask_paste(
     if not 0 <= det_index < len(trace.detections):
         raise InspectionError(f"Detection {det_index} is not in the trace ({len(trace.detections)} detections).")
     det = trace.detections[det_index]
-    im_h, im_w = trace.original_size
     probs = torch.from_numpy(np.ascontiguousarray(det.mask_probs, dtype=np.float32))
-    box = torch.as_tensor(np.asarray(box_image, dtype=np.float32).reshape(1, 4))
-    padded, growth = expand_masks(probs[None, None], padding=PADDING)  # (1, 1, m+2p, m+2p)
-    expanded = expand_boxes(box, growth)
-    bx0, by0, bx1, by1 = expanded.to(dtype=torch.int64)[0].tolist()
-    w, h = max(bx1 - bx0 + 1, 1), max(by1 - by0 + 1, 1)
-    x0, x1 = max(bx0, 0), min(bx1 + 1, im_w)
-    y0, y1 = max(by0, 0), min(by1 + 1, im_h)
-    if x1 <= x0 or y1 <= y0:
-        patch = np.zeros((0, 0), np.float32)
-        x1, y1 = x0, y0
-    else:
-        resized = F.interpolate(padded[0][None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        patch = resized[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0].numpy().copy()
+    m = probs.shape[-1]
+    b = [float(v) for v in torch.as_tensor(np.asarray(box_image, dtype=np.float32)).tolist()]
+    box = (b[0], b[1], b[2], b[3])
+    ax, ay, patch = paste_probabilities(probs, box, trace.original_size)
     names = class_names or []
-    b = box[0].tolist()
-    e = expanded[0].tolist()
     return MaskPasteInspection(
         det_index=det_index,
         class_name=names[det.label] if 0 <= det.label < len(names) else f"class {det.label}",
         probs=probs.numpy().copy(),
         threshold=float(threshold),
         padding=PADDING,
-        padded=padded[0, 0].numpy().copy(),
-        growth=float(growth),
-        box_image=(b[0], b[1], b[2], b[3]),
-        expanded_box=(e[0], e[1], e[2], e[3]),
-        int_box=(bx0, by0, bx1, by1),
-        placed=(x0, y0, x1, y1),
-        patch=patch,
-        image_size=(im_h, im_w),
+        padded=torch.nn.functional.pad(probs, (PADDING,) * 4).numpy(),
+        box_image=box,
+        cell_size=(max(box[2] - box[0], 1e-6) / m, max(box[3] - box[1], 1e-6) / m),
+        placed=(ax.start, ay.start, ax.stop, ay.stop),
+        cols=ax.cells,
+        rows=ay.cells,
+        patch=patch.numpy().copy(),
+        image_size=trace.original_size,
     )
