@@ -3,6 +3,7 @@
     python bench/bench_prompts.py                  # everything (a few minutes on 2 busy cores)
     python bench/bench_prompts.py --skip-r50       # demo models only
     python bench/bench_prompts.py --images 20      # short annotator run (the report needs >= 100)
+    python bench/bench_prompts.py --only-paste     # (c) alone: the mask paste's ceiling and speed
 
 (a) Timing, torch on 1 thread, CPU. Each model gets one image; ``predict`` is timed on it, then
 the first box prompt (which computes and caches the image's features), then the median of later
@@ -46,6 +47,11 @@ NoC@85 / NoC@90: mean over GT instances of the actions needed to reach IoU >= 0.
 as ``CAP`` (20) when not reached within it; "<=5 @90": share of instances reaching 0.90 within 5
 actions. For YOLACT, strategy 3 runs with both prior rules (engine.yolact.prompt).
 Targets: box prompt NoC@90 <= 1.5 and at least 30 % fewer actions than strategy 1.
+
+(c) Mask R-CNN's paste, with a perfect mask head: every held-out ground truth RoIAligned (as the
+training targets are made) on its jittered box, pasted back by torchvision's ``paste_masks_in_image``
+and by ours (engine.maskrcnn.paste); mean IoU with the ground truth and the share >= 0.90 is the
+best either paste lets a model reach. Then both pastes timed on 100 boxes in a 1333x800 image.
 """
 
 from __future__ import annotations
@@ -64,9 +70,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.timing import report  # noqa: E402
+from engine.maskrcnn.paste import paste_masks_cropped  # noqa: E402
 from engine.models import load_segmenter  # noqa: E402
 from engine.synthetic import DEMO_CLASSES, generate_dataset, generate_image, masks_to_boxes  # noqa: E402
-from engine.training.demo import RECIPES, demo_path  # noqa: E402
+from engine.training.demo import DEMO_DIR, RECIPES, demo_path  # noqa: E402
 
 HELDOUT_SEED = 7100
 CAP = 20
@@ -75,6 +82,7 @@ BOX_JITTER = 0.04
 MATCH_IOU = 0.5
 TOLERANCES = np.geomspace(0.3, 20, 24)
 TARGET_MS = {"r50": 150.0, "demo": 50.0}
+MODELS_DIR = DEMO_DIR  # --models: candidate demo models elsewhere
 
 
 # --- (a) timing ---------------------------------------------------------------------------------
@@ -126,7 +134,7 @@ def timing(skip_r50: bool) -> None:
         image = generate_image(np.random.default_rng(1), (800, 1333)).image
         time_model("R50-FPN random 1333x800", seg, image, TARGET_MS["r50"], 2, 10)
     for arch in RECIPES:
-        seg = load_segmenter(demo_path(arch), device="cpu")
+        seg = load_segmenter(demo_path(arch, MODELS_DIR), device="cpu")
         size = RECIPES[arch].image_size
         image = next(generate_dataset(1, size, DEMO_CLASSES, seed=HELDOUT_SEED + 99)).image
         time_model(f"demo_{arch} {size}x{size}", seg, image, TARGET_MS["demo"], 20, 30)
@@ -214,12 +222,12 @@ def _cheapest(options: list[dict[float, int]]) -> dict[float, int]:
 
 
 def annotate_model(arch: str, n_images: int, rules: list[str | None], jitter: float) -> list[tuple[str, list, list]]:
-    meta = json.loads(demo_path(arch).with_suffix(".json").read_text())
+    meta = json.loads(demo_path(arch, MODELS_DIR).with_suffix(".json").read_text())
     train_seed = int(meta["demo"]["data"]["seed"])
     seed = HELDOUT_SEED + list(RECIPES).index(arch)
     if seed == train_seed:
         raise SystemExit(f"held-out seed {seed} is the training seed of demo_{arch}")
-    seg = load_segmenter(demo_path(arch), device="cpu")
+    seg = load_segmenter(demo_path(arch, MODELS_DIR), device="cpu")
     size = RECIPES[arch].image_size
     ann = Annotator((size, size))
     rows: dict[str, list] = {"1 brush/polygon": [], "2 accept+correct": []}
@@ -266,7 +274,7 @@ def annotate_model(arch: str, n_images: int, rules: list[str | None], jitter: fl
     return out
 
 
-def annotator(n_images: int, jitter: float) -> None:
+def annotator(n_images: int, jitter: float, archs: list[str]) -> None:
     print(f"\n== (b) simulated annotator, {n_images} held-out images per demo model, cap {CAP} ==")
     print(f"box jitter {jitter:.0%} of the box size per side; stroke radius 1/8 of the image side")
     header = (
@@ -274,14 +282,15 @@ def annotator(n_images: int, jitter: float) -> None:
         f"{'1st IoU':>9}{'1st>=.9':>9}"
     )
     print(header)
-    for arch in RECIPES:
+    for arch in archs:
         rules = ["iou", "iou_conf"] if arch == "yolact" else [None]
         start = time.perf_counter()
         rows = annotate_model(arch, n_images, rules, jitter)
-        noc90 = {}
+        noc90, se90 = {}, {}
         for name, results, first in rows:
             n85 = statistics.mean(r[0.85] for r in results)
             n90 = statistics.mean(r[0.90] for r in results)
+            se90[name] = statistics.stdev(r[0.90] for r in results) / len(results) ** 0.5
             within = sum(r[0.90] <= 5 for r in results) / len(results)
             noc90[name] = n90
             first_txt = f"{statistics.mean(first):.3f}" if first else "-"
@@ -294,10 +303,47 @@ def annotator(n_images: int, jitter: float) -> None:
         for name, value in noc90.items():
             if name.startswith("3"):
                 print(
-                    f"demo_{arch}: {name}: NoC@90 {value:.2f} (target <= 1.5, ratio {value / 1.5:.2f}); "
+                    f"demo_{arch}: {name}: NoC@90 {value:.2f} +- {1.96 * se90[name]:.2f} (95 % normal interval) "
+                    f"(target <= 1.5, ratio {value / 1.5:.2f}); "
                     f"{1 - value / base:.0%} fewer actions than brush/polygon (target >= 30%)"
                 )
         print(f"demo_{arch}: annotator simulation took {time.perf_counter() - start:.0f} s")
+
+
+# --- (c) the mask paste ------------------------------------------------------------------------
+def paste_ceiling(n_images: int, jitter: float) -> None:
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+    from torchvision.ops import roi_align
+
+    print(f"\n== (c) Mask R-CNN paste with a perfect mask head, {n_images} held-out images ==")
+    size = RECIPES["maskrcnn"].image_size
+    rng = np.random.default_rng(HELDOUT_SEED)
+    results: dict[str, list[float]] = {}
+    for sample in generate_dataset(n_images, size, DEMO_CLASSES, seed=HELDOUT_SEED):
+        for gt, box in zip(sample.masks, masks_to_boxes(sample.masks), strict=True):
+            bw, bh = box[2] - box[0], box[3] - box[1]
+            drawn = torch.from_numpy((box + rng.uniform(-jitter, jitter, 4) * [bw, bh, bw, bh]).astype(np.float32))
+            pixels = torch.from_numpy(gt.astype(np.float32))[None, None]
+            for aligned in (False, True):  # torchvision's targets; the cell-centre convention
+                target = roi_align(pixels, [drawn[None]], (28, 28), 1.0, aligned=aligned)
+                theirs = paste_masks_in_image(target, drawn[None], gt.shape)[0, 0].numpy() > 0.5
+                ours = paste_masks_cropped(target, drawn[None], gt.shape)[0].to_full()
+                name = "aligned=True " if aligned else "aligned=False"
+                results.setdefault(f"targets {name}, torchvision paste", []).append(iou(theirs, gt))
+                results.setdefault(f"targets {name}, our paste", []).append(iou(ours, gt))
+    for name, values in results.items():
+        v = np.array(values)
+        print(f"{name:<44} mean IoU {v.mean():.3f}  >= 0.90: {np.mean(v >= 0.9):.1%}  ({len(v)} objects)")
+    torch.set_num_threads(1)
+    probs = torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    xy = torch.rand(100, 2, generator=torch.Generator().manual_seed(1)) * torch.tensor([1200.0, 700.0])
+    boxes = torch.cat([xy, xy + 20 + 110 * torch.rand(100, 2, generator=torch.Generator().manual_seed(2))], 1)
+    tv_ms = _median_ms(lambda: paste_masks_in_image(probs, boxes, (800, 1333)) > 0.5, 5)
+    our_ms = _median_ms(lambda: paste_masks_cropped(probs, boxes, (800, 1333)), 5)
+    print(
+        f"paste 100 masks into 1333x800, 1 thread: torchvision (full-image masks) {tv_ms:.1f} ms, "
+        f"ours (cropped) {our_ms:.1f} ms, ratio ours/torchvision {our_ms / tv_ms:.2f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,17 +352,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-r50", action="store_true", help="no R50-FPN timing (the slowest part)")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-annotator", action="store_true")
+    parser.add_argument("--arch", choices=(*RECIPES, "both"), default="both", help="(b): which demo models")
+    parser.add_argument("--models", type=Path, default=DEMO_DIR, help="folder of demo_*.safetensors")
+    parser.add_argument("--only-paste", action="store_true", help="only (c): the mask paste")
     parser.add_argument("--box-jitter", type=float, default=BOX_JITTER, help="box side error, fraction of its size")
     args = parser.parse_args(argv)
+    global MODELS_DIR
+    MODELS_DIR = args.models
     torch.set_num_threads(1)
-    for arch in RECIPES:
-        if not demo_path(arch).is_file():
-            print(f"demo_{arch}: missing {demo_path(arch)}")
+    for arch in list(RECIPES) if args.arch == "both" else [args.arch]:
+        if not demo_path(arch, MODELS_DIR).is_file():
+            print(f"demo_{arch}: missing {demo_path(arch, MODELS_DIR)}")
             return 1
+    if args.only_paste:
+        paste_ceiling(args.images, args.box_jitter)
+        return 0
     if not args.skip_timing:
         timing(args.skip_r50)
     if not args.skip_annotator:
-        annotator(args.images, args.box_jitter)
+        annotator(args.images, args.box_jitter, list(RECIPES) if args.arch == "both" else [args.arch])
+    paste_ceiling(args.images, args.box_jitter)
     return 0
 
 

@@ -41,8 +41,9 @@ def write_dense_image(folder: Path, shapes: int, size: tuple[int, int], seed: in
 
 
 def native_demo(h: int, w: int):
-    """The demo Mask R-CNN run on the image at its own size: it was trained on 128 px images and
-    would otherwise shrink a large crowded image to 128 px, its shapes to a few pixels."""
+    """The demo Mask R-CNN run on the image at its own size: it was trained on 128 px images (160 px
+    network input) and would otherwise shrink a large crowded image to 160 px, its shapes to a few
+    pixels."""
     from app.model_catalog import DEMO_KEY, LoadRequest, build_segmenter, choice_by_key
 
     seg = build_segmenter(LoadRequest(choice_by_key(DEMO_KEY), "cpu"))
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="480x640", help="HxW of the generated image")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument(
-        "--resized", dest="native", action="store_false", help="let the demo model shrink the image to 128 px"
+        "--resized", dest="native", action="store_false", help="let the demo model shrink the image to its 160 px input"
     )
     parser.add_argument("--seconds", type=float, default=0.0, help="quit after N seconds (default: stay open)")
     args = parser.parse_args(argv)

@@ -552,3 +552,49 @@ def test_continuing_a_demo_model_trains_and_records_it(tmp_path, monkeypatch):
     assert meta["demo"]["command"] == "pytest smoke"  # the original recipe stays recorded
     assert meta["demo"]["continued"][-1]["command"] == "pytest more"
     assert meta["demo"]["continued"][-1]["iterations"] == result.iterations
+
+
+def test_demo_maskrcnn_trains_and_predicts_at_its_input_size(tmp_path, monkeypatch):
+    import dataclasses
+
+    from engine.models import load_segmenter
+    from engine.training import demo
+
+    recipe = demo.RECIPES["maskrcnn"]
+    assert recipe.input_size != recipe.image_size  # upscaled: the case the sidecar must carry
+    seen: list[tuple] = []
+    fit = demo.Trainer.fit
+
+    def spy(self):  # the network input while training
+        seen.append(tuple(self.segmenter.model.transform.min_size))
+        return fit(self)
+
+    monkeypatch.setattr(demo.Trainer, "fit", spy)
+    path, _ = demo.train_demo_model("maskrcnn", tmp_path, quick_iters=1, device="cpu")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["min_size"] == meta["max_size"] == recipe.input_size
+    assert load_segmenter(path).model.transform.min_size == (recipe.input_size,)
+    # A file trained at another size (the shipped one began at 128) continues at the recipe's.
+    path.with_suffix(".json").write_text(json.dumps({**meta, "min_size": 128, "max_size": 128}))
+    small = dataclasses.replace(recipe, train_images=4, train=dataclasses.replace(recipe.train, batch_size=2))
+    monkeypatch.setitem(demo.RECIPES, "maskrcnn", small)
+    demo.continue_demo_model("maskrcnn", 1, out_dir=tmp_path, device="cpu")
+    assert seen == [(recipe.input_size,), (recipe.input_size,)]
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["min_size"] == recipe.input_size and meta["demo"]["continued"][-1]["input_size"] == recipe.input_size
+
+
+@pytest.mark.parametrize("factor", [0.75, 1.25, 1.6])
+def test_zoom_keeps_masks_on_their_objects(factor):
+    """The zoomed mask's centroid stays on the zoomed object's (bright pixels') centroid; nearest
+    resampling (floor(x / factor)) would move it about half a pixel right and down."""
+    yy, xx = np.mgrid[0:96, 0:96]
+    disc = (xx - 47.3) ** 2 + (yy - 45.8) ** 2 <= 14.2**2
+    image = np.repeat((disc * 255).astype(np.uint8)[..., None], 3, axis=2)
+    # Offsets drawn from one seed: zooming in crops a random window, zooming out pads at one.
+    zi, zm = scale_jitter(image, disc[None], factor, np.random.default_rng(3))
+    pad = int(image[..., 0].mean())  # zooming out fills the border with the mean colour
+    weight = np.clip(zi[..., 0].astype(np.float64) - pad, 0, None)
+    ty, tx = np.nonzero(zm[0])
+    assert abs(tx.mean() - (weight * xx).sum() / weight.sum()) < 0.15
+    assert abs(ty.mean() - (weight * yy).sum() / weight.sum()) < 0.15

@@ -276,10 +276,13 @@ def scale_jitter(
     h, w = image.shape[:2]
     nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
     img = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    # Masks are resampled like the image (bilinear about pixel centres), then cut at 0.5.
+    # INTER_NEAREST would pick source pixel floor(x / factor), moving every zoomed mask about half a
+    # pixel right of and below its object, and the models learn that offset.
     ms = (
-        np.stack([cv2.resize(m.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST) for m in masks])
+        np.stack([cv2.resize(m.astype(np.float32), (nw, nh), interpolation=cv2.INTER_LINEAR) > 0.5 for m in masks])
         if len(masks)
-        else np.zeros((0, nh, nw), np.uint8)
+        else np.zeros((0, nh, nw), bool)
     )
     out_img = np.empty_like(image)
     out_img[:] = image.reshape(-1, 3).mean(axis=0).astype(np.uint8)
@@ -291,7 +294,7 @@ def scale_jitter(
     dx = int(rng.integers(0, w - nw + 1)) if nw < w else 0
     ch, cw = min(h, nh), min(w, nw)
     out_img[dy : dy + ch, dx : dx + cw] = img[sy : sy + ch, sx : sx + cw]
-    out_masks[:, dy : dy + ch, dx : dx + cw] = ms[:, sy : sy + ch, sx : sx + cw].astype(bool)
+    out_masks[:, dy : dy + ch, dx : dx + cw] = ms[:, sy : sy + ch, sx : sx + cw]
     return out_img, out_masks
 
 
