@@ -1,7 +1,9 @@
-"""A background thread that runs queued jobs one at a time, off the GUI thread.
+"""Background threads, off the GUI thread: a queue of jobs run one at a time (``JobThread``) and a
+single cancellable task whose outcome comes back as signals (``BackgroundTask``).
 
-A plain daemon thread (not QThread): a model stuck in a long predict can never keep the app from
-quitting, and Qt signals emitted from it reach GUI-thread slots through queued connections.
+Plain daemon threads (not QThread): a model stuck in a long predict or a stalled download can
+never keep the app from quitting, and Qt signals emitted from them reach GUI-thread slots through
+queued connections.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.errors import MaskScopeError
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +80,62 @@ class JobThread:
                 job()
             except Exception:  # a job reports its own errors; this only guards the thread itself
                 log.exception("background job failed")
+
+
+class BackgroundTask(QObject):
+    """Runs one function in a daemon thread; its outcome comes back as signals in the GUI thread."""
+
+    progress = Signal(object)  # whatever the function reports
+    succeeded = Signal(object)  # the function's result
+    failed = Signal(str)  # a message for the user
+    cancelled = Signal(str)  # the function raised one of ``cancelled_by``
+
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        name: str = "background-task",
+        cancelled_by: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        super().__init__(parent)
+        self._name = name
+        self._cancelled_by = cancelled_by
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, work: Callable[[Callable[[object], None], threading.Event], object]) -> None:
+        """``work(report_progress, cancel_event)`` runs in the thread."""
+        self._cancel = threading.Event()
+        cancel = self._cancel
+        self._thread = threading.Thread(target=self._run, args=(work, cancel), name=self._name, daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end (app exit, tests); True when it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def _run(self, work, cancel: threading.Event) -> None:
+        try:
+            result = work(lambda p: self._emit("progress", p), cancel)
+        except self._cancelled_by as exc:
+            self._emit("cancelled", str(exc))
+        except MaskScopeError as exc:
+            self._emit("failed", str(exc))
+        except Exception as exc:  # torch errors on a malformed file must still reach the user
+            self._emit("failed", f"{type(exc).__name__}: {exc}")
+        else:
+            self._emit("succeeded", result)
+
+    def _emit(self, name: str, *args) -> None:
+        try:
+            getattr(self, name).emit(*args)
+        except RuntimeError:  # the window closed while the thread ran: nobody to tell
+            pass

@@ -4,7 +4,7 @@ YOLACT files are on Google Drive: the dialog links to them and takes the file, p
 checking it by loading it first).
 
 The work is engine.model_registry's; this module only shows it. Downloads and checks run in a
-daemon thread (as app/jobs.py does), so neither a slow network nor a 200 MB file ever blocks the
+daemon thread (app.jobs.BackgroundTask), so neither a slow network nor a 200 MB file ever blocks the
 window, and quitting never waits for them (a part file stays and the next download resumes it).
 Closing the dialog hides it: a download goes on and the chooser gets the model when it is done.
 One small class per control.
@@ -12,11 +12,9 @@ One small class per control.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,9 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.jobs import BackgroundTask
 from app.model_catalog import menu_advice
 from engine.download import DownloadCancelled, Progress, format_eta
-from engine.errors import MaskScopeError
 from engine.model_registry import BUILTIN, MANUAL, MB, ModelEntry, download_model, entries, locate, size_bytes, status
 
 WEIGHT_FILTER = "Model weights (*.pth *.pt);;All files (*)"
@@ -58,57 +56,6 @@ def _status_text(entry: ModelEntry) -> str:
     if state.partial_bytes:
         return f"Partly downloaded ({state.partial_bytes / MB:.1f} MB)"
     return "Missing"
-
-
-class BackgroundTask(QObject):
-    """Runs one function in a daemon thread; its outcome comes back as signals in the GUI thread."""
-
-    progress = Signal(object)  # engine.download.Progress
-    succeeded = Signal(object)  # the function's result
-    failed = Signal(str)  # a message for the user
-    cancelled = Signal(str)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self, work: Callable[[Callable[[Progress], None], threading.Event], object]) -> None:
-        """``work(report_progress, cancel_event)`` runs in the thread."""
-        self._cancel = threading.Event()
-        cancel = self._cancel
-        self._thread = threading.Thread(target=self._run, args=(work, cancel), name="model-manager", daemon=True)
-        self._thread.start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def wait(self, timeout: float) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
-
-    def _run(self, work, cancel: threading.Event) -> None:
-        try:
-            result = work(lambda p: self._emit("progress", p), cancel)
-        except DownloadCancelled as exc:
-            self._emit("cancelled", str(exc))
-        except MaskScopeError as exc:
-            self._emit("failed", str(exc))
-        except Exception as exc:  # torch errors on a malformed file must still reach the dialog
-            self._emit("failed", f"{type(exc).__name__}: {exc}")
-        else:
-            self._emit("succeeded", result)
-
-    def _emit(self, name: str, *args) -> None:
-        try:
-            getattr(self, name).emit(*args)
-        except RuntimeError:  # the window closed while the thread ran: nobody to tell
-            pass
 
 
 class ModelTable(QTableWidget):
@@ -305,7 +252,7 @@ class ModelManagerDialog(QDialog):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download")
         self.use_button = QPushButton("Use this model")
-        self.task = BackgroundTask(self)
+        self.task = BackgroundTask(self, name="model-manager", cancelled_by=(DownloadCancelled,))
         self._task_entry: ModelEntry | None = None  # the model being downloaded or installed
 
         actions = QHBoxLayout()

@@ -69,11 +69,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.timing import report  # noqa: E402
+from bench.timing import report, timed  # noqa: E402
 from engine.maskrcnn.paste import paste_masks_cropped  # noqa: E402
 from engine.models import load_segmenter  # noqa: E402
 from engine.synthetic import DEMO_CLASSES, generate_dataset, generate_image, masks_to_boxes  # noqa: E402
 from engine.training.demo import DEMO_DIR, RECIPES, demo_path  # noqa: E402
+from engine.training.demo_samples import mask_iou  # noqa: E402
 
 HELDOUT_SEED = 7100
 CAP = 20
@@ -86,15 +87,6 @@ MODELS_DIR = DEMO_DIR  # --models: candidate demo models elsewhere
 
 
 # --- (a) timing ---------------------------------------------------------------------------------
-def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def time_model(name: str, seg, image: np.ndarray, target: float, predict_repeats: int, repeats: int) -> None:
     h, w = image.shape[:2]
     rng = np.random.default_rng(0)
@@ -103,19 +95,18 @@ def time_model(name: str, seg, image: np.ndarray, target: float, predict_repeats
         x1, y1 = rng.uniform(0, w * 0.7), rng.uniform(0, h * 0.7)
         boxes.append([x1, y1, x1 + rng.uniform(0.05, 0.3) * w, y1 + rng.uniform(0.05, 0.3) * h])
     points = [(float(rng.uniform(0, w)), float(rng.uniform(0, h))) for _ in range(repeats)]
-    seg.predict(image)  # warm-up (allocator, pooler scales)
-    predict_ms = _median_ms(lambda: seg.predict(image), predict_repeats)
+    predict_ms = timed(lambda: seg.predict(image), predict_repeats)  # after a warm-up run
     seg.clear_prompt_cache()
     start = time.perf_counter()
     seg.segment_box(image, boxes[0])
     first_ms = (time.perf_counter() - start) * 1000
     it = iter(boxes * 2)
-    box_ms = _median_ms(lambda: seg.segment_box(image, next(it)), repeats)
+    box_ms = timed(lambda: seg.segment_box(image, next(it)), repeats)
     start = time.perf_counter()
     seg.segment_point(image, *points[0])
     first_point_ms = (time.perf_counter() - start) * 1000
     pit = iter(points * 2)
-    point_ms = _median_ms(lambda: seg.segment_point(image, *next(pit)), repeats)
+    point_ms = timed(lambda: seg.segment_point(image, *next(pit)), repeats)
     print(f"{name}: image {w}x{h}, predict {predict_ms:.1f} ms (median of {predict_repeats})")
     print(f"{name}: first box prompt (computes the feature cache) {first_ms:.1f} ms")
     report(f"{name}: box prompt (median of {repeats}, cached features)", box_ms, target)
@@ -141,11 +132,6 @@ def timing(skip_r50: bool) -> None:
 
 
 # --- (b) simulated annotator --------------------------------------------------------------------
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return np.count_nonzero(a & b) / union if union else 0.0
-
-
 def interior_point(mask: np.ndarray) -> tuple[int, int]:
     """(x, y) of the pixel of ``mask`` farthest from its boundary."""
     dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
@@ -182,7 +168,7 @@ class Annotator:
         need: dict[float, int | None] = dict.fromkeys(TARGETS)
         mask, n = start, 0
         while True:
-            value = iou(mask, gt)
+            value = mask_iou(mask, gt)
             for t in TARGETS:
                 if need[t] is None and value >= t:
                     need[t] = n
@@ -243,7 +229,7 @@ def annotate_model(arch: str, n_images: int, rules: list[str | None], jitter: fl
             s1 = ann.draw(gt)
             rows["1 brush/polygon"].append(s1)
             # 2: accept the best-overlapping prediction, or draw.
-            overlaps = [iou(p, gt) for p in preds]
+            overlaps = [mask_iou(p, gt) for p in preds]
             if overlaps and max(overlaps) >= MATCH_IOU:
                 best = preds[int(np.argmax(overlaps))]
                 rows["2 accept+correct"].append(ann.after(1, best, gt))
@@ -259,13 +245,13 @@ def annotate_model(arch: str, n_images: int, rules: list[str | None], jitter: fl
                 mask = seg.segment_box(image, drawn).mask.to_full()
                 key = f"3 box+correct{'' if rule is None else f' ({rule})'}"
                 rows[key].append(ann.after(1, mask, gt))
-                first_iou[key].append(iou(mask, gt))
+                first_iou[key].append(mask_iou(mask, gt))
             # 4: click the most interior pixel, cycle to the cheapest candidate.
             x, y = interior_point(gt)
             cands = [c.mask.to_full() for c in seg.segment_point(image, x, y)]
             if cands:
                 rows["4 point+cycle+correct"].append(_cheapest([ann.after(1 + i, m, gt) for i, m in enumerate(cands)]))
-                first_iou["4 point+cycle+correct"].append(iou(cands[0], gt))
+                first_iou["4 point+cycle+correct"].append(mask_iou(cands[0], gt))
             else:
                 rows["4 point+cycle+correct"].append({t: min(CAP, 1 + s1[t]) for t in TARGETS})
     out = []
@@ -329,8 +315,8 @@ def paste_ceiling(n_images: int, jitter: float) -> None:
                 theirs = paste_masks_in_image(target, drawn[None], gt.shape)[0, 0].numpy() > 0.5
                 ours = paste_masks_cropped(target, drawn[None], gt.shape)[0].to_full()
                 name = "aligned=True " if aligned else "aligned=False"
-                results.setdefault(f"targets {name}, torchvision paste", []).append(iou(theirs, gt))
-                results.setdefault(f"targets {name}, our paste", []).append(iou(ours, gt))
+                results.setdefault(f"targets {name}, torchvision paste", []).append(mask_iou(theirs, gt))
+                results.setdefault(f"targets {name}, our paste", []).append(mask_iou(ours, gt))
     for name, values in results.items():
         v = np.array(values)
         print(f"{name:<44} mean IoU {v.mean():.3f}  >= 0.90: {np.mean(v >= 0.9):.1%}  ({len(v)} objects)")
@@ -338,8 +324,8 @@ def paste_ceiling(n_images: int, jitter: float) -> None:
     probs = torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     xy = torch.rand(100, 2, generator=torch.Generator().manual_seed(1)) * torch.tensor([1200.0, 700.0])
     boxes = torch.cat([xy, xy + 20 + 110 * torch.rand(100, 2, generator=torch.Generator().manual_seed(2))], 1)
-    tv_ms = _median_ms(lambda: paste_masks_in_image(probs, boxes, (800, 1333)) > 0.5, 5)
-    our_ms = _median_ms(lambda: paste_masks_cropped(probs, boxes, (800, 1333)), 5)
+    tv_ms = timed(lambda: paste_masks_in_image(probs, boxes, (800, 1333)) > 0.5, 5)
+    our_ms = timed(lambda: paste_masks_cropped(probs, boxes, (800, 1333)), 5)
     print(
         f"paste 100 masks into 1333x800, 1 thread: torchvision (full-image masks) {tv_ms:.1f} ms, "
         f"ours (cropped) {our_ms:.1f} ms, ratio ours/torchvision {our_ms / tv_ms:.2f}"

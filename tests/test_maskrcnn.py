@@ -17,6 +17,7 @@ from engine.maskrcnn.steps import run
 from engine.models import create_segmenter, load_segmenter
 from engine.roialign import explain_roi_align
 from engine.synthetic import generate_image
+from engine.training.demo_samples import mask_iou
 
 CLASSES = ["circle", "square"]
 
@@ -210,14 +211,10 @@ def test_paste_inverts_roi_align_where_torchvision_paste_shifts_the_edge():
         rois = torch.tensor([box])
         # aligned=True samples pixel-edge position x1 + (i + 0.5) * w / m: the paste's convention.
         target = roi_align(torch.from_numpy(gt.astype(np.float32))[None, None], [rois], (28, 28), 1.0, aligned=True)
-        ours.append(_iou(paste_masks_cropped(target, rois, gt.shape)[0].to_full(), gt))
-        theirs.append(_iou(paste_masks_in_image(target, rois, gt.shape)[0, 0].numpy() > 0.5, gt))
+        ours.append(mask_iou(paste_masks_cropped(target, rois, gt.shape)[0].to_full(), gt))
+        theirs.append(mask_iou(paste_masks_in_image(target, rois, gt.shape)[0, 0].numpy() > 0.5, gt))
     assert min(ours) > 0.97
     assert np.mean(ours) > np.mean(theirs) + 0.02
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / (a | b).sum())
 
 
 def test_losses_and_back_to_predict(image):

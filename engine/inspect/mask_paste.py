@@ -107,9 +107,8 @@ def inspect_mask_paste(
         raise InspectionError(f"Detection {det_index} is not in the trace ({len(trace.detections)} detections).")
     det = trace.detections[det_index]
     probs = torch.from_numpy(np.ascontiguousarray(det.mask_probs, dtype=np.float32))
-    m = probs.shape[-1]
-    b = [float(v) for v in torch.as_tensor(np.asarray(box_image, dtype=np.float32)).tolist()]
-    box = (b[0], b[1], b[2], b[3])
+    x1, y1, x2, y2 = np.asarray(box_image, dtype=np.float32).tolist()  # as Instance.box holds it
+    box = (x1, y1, x2, y2)
     ax, ay, patch = paste_probabilities(probs, box, trace.original_size)
     names = class_names or []
     return MaskPasteInspection(
@@ -120,7 +119,7 @@ def inspect_mask_paste(
         padding=PADDING,
         padded=torch.nn.functional.pad(probs, (PADDING,) * 4).numpy(),
         box_image=box,
-        cell_size=(max(box[2] - box[0], 1e-6) / m, max(box[3] - box[1], 1e-6) / m),
+        cell_size=(ax.cell, ay.cell),
         placed=(ax.start, ay.start, ax.stop, ay.stop),
         cols=ax.cells,
         rows=ay.cells,

@@ -40,6 +40,7 @@ class PasteAxis:
     """Where one axis of a box's pixels falls on the padded map, and its bilinear weights."""
 
     start: int  # first image pixel computed (clipped to the image)
+    cell: float  # one cell of the map in image pixels
     cells: np.ndarray  # float64 (n,): cell coordinate of each pixel centre (0 = centre of cell 0)
     weights: Tensor  # (n, m + 2): bilinear weights over the padded map's cells
 
@@ -64,7 +65,7 @@ def paste_axis(lo: float, hi: float, m: int, limit: int, device: torch.device | 
     rows = np.arange(len(pixels))
     weights[rows, low] = 1.0 - frac
     weights[rows, low + 1] = frac
-    return PasteAxis(first, cells, torch.from_numpy(weights).to(device))
+    return PasteAxis(first, cell, cells, torch.from_numpy(weights).to(device))
 
 
 def paste_probabilities(

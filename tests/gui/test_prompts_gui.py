@@ -20,6 +20,7 @@ from app.editing.prompting import PROMPT_RUN
 from app.model_catalog import DEMO_WEIGHTS, DEMO_YOLACT_WEIGHTS
 from engine.models import load_segmenter
 from engine.synthetic import generate_image
+from engine.training.demo_samples import mask_iou
 
 SIZE = (128, 160)
 
@@ -87,10 +88,6 @@ def _box_prompt(window, qtbot, box, modifier=Qt.KeyboardModifier.NoModifier):
     return ed.prompts.answer
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
-
-
 def _key(window, qtbot, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     window.canvas.setFocus()
     qtbot.keyClick(window.canvas, key, modifier)
@@ -140,7 +137,7 @@ def test_box_prompt_enter_accepts_as_annotation_undo_and_edit(window, qtbot, sce
     inst = answer.candidates[0].instance
     ref = demo_maskrcnn.segment_box(window.current_image, answer.box)
     assert np.array_equal(inst.mask.to_full(), ref.mask.to_full()) and inst.label == ref.label
-    assert _iou(inst.mask.to_full(), shot.masks[k]) > 0.8
+    assert mask_iou(inst.mask.to_full(), shot.masks[k]) > 0.8
     assert ed.prompts.item.has_candidate and ed.prompts.item.isVisible()
     assert ed.prompts.item.label.startswith("prompt: " + demo_maskrcnn.class_names[inst.label])
     assert "Enter accepts" in window.statusBar().currentMessage()
